@@ -1,0 +1,67 @@
+"""The ``hwdiff`` command line: thin commands that parse, call the library and render."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hwdiff import __version__
+from hwdiff.cli.build import build
+from hwdiff.cli.devices import devices
+from hwdiff.cli.profiles import profile, profiles_app
+from hwdiff.cli.render import err_console
+from hwdiff.errors import HwdiffError
+
+try:  # recent typer vendors click
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException, UsageError
+
+app = typer.Typer(
+    name="hwdiff",
+    help="Hardware-aware neural architecture search by multi-conditioned graph diffusion.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"hwdiff {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """hwdiff: profile devices, search architectures, build and export networks."""
+
+
+app.command()(devices)
+app.command()(profile)
+app.add_typer(profiles_app, name="profiles")
+app.command()(build)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="hwdiff", standalone_mode=False)
+    except HwdiffError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        sys.exit(2)
+    except UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        err_console.print(f"error: {exc.format_message()}{hint}", markup=False)
+        sys.exit(2)
+    except ClickException as exc:
+        err_console.print(f"error: {exc.format_message()}", markup=False)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("interrupted", markup=False)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

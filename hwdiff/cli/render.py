@@ -1,0 +1,33 @@
+"""Output helpers shared by the commands: rich tables for people, JSON for programs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(doc: Any) -> None:
+    """JSON on stdout, nothing else (so ``--json`` output can be piped)."""
+    sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    err_console.print(f"warning: {message}", markup=False)
+
+
+def fmt_ms(value: float) -> str:
+    return f"{value:.3g} ms" if value < 100 else f"{value:.0f} ms"
+
+
+def fmt_count(value: int) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f}{unit}"
+    return str(value)

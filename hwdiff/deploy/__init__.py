@@ -1,0 +1,1 @@
+"""From an architecture to a deployable network: build, finetune, export."""

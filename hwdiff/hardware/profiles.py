@@ -1,0 +1,262 @@
+"""Device profiles: what a device's latency is for the architectures of a space.
+
+Every profile is a portable JSON file (``schema_version``, provenance, units, its own validation)
+behind one interface, ``Profile.predict(archs) -> latency in ms``. Kinds:
+
+* ``table`` -- per-architecture measurements (shipped benchmark tables, imported CSVs);
+* ``lut``, ``model`` -- per-layer lookup tables and fitted regressions (added by later modules
+  through ``register_profile_kind``).
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hwdiff.errors import HwdiffError
+from hwdiff.spaces import get_space
+from hwdiff.storage import atomic_write_text, shipped_dir, user_dir
+
+SCHEMA = "hwdiff.profile"
+SCHEMA_VERSION = 1
+
+
+def profile_filename(device: str, space: str, kind: str, suffix: str = "") -> str:
+    """``<device>-<space>-<kind>[-suffix].json``; measured profiles put backend/precision/batch in suffix."""
+    return f"{device}-{space}-{kind}{'-' + suffix if suffix else ''}.json"
+
+
+def _short_float(value: float) -> float:
+    """Six significant digits: far below any measurement's noise, a third of the bytes."""
+    return float(f"{value:.6g}")
+
+
+class Profile(abc.ABC):
+    kind: ClassVar[str]
+
+    def __init__(self, device: str, space: str, dataset: str, provenance: dict[str, Any],
+                 validation: dict[str, Any] | None = None, path: Path | None = None):
+        self.device = device
+        self.space = space
+        self.dataset = dataset
+        self.provenance = provenance
+        self.validation = validation
+        self.path = path
+
+    @abc.abstractmethod
+    def predict(self, archs: Sequence[str]) -> np.ndarray:
+        """Latency in milliseconds of each architecture (canonical strings)."""
+
+    @abc.abstractmethod
+    def _payload(self) -> dict[str, Any]:
+        """The kind-specific part of the JSON document."""
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path else profile_filename(self.device, self.space, self.kind)
+
+    @property
+    def summary(self) -> str:
+        """One line on how the figures were obtained."""
+        return str(self.provenance.get("source", ""))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "kind": self.kind,
+            "device": self.device,
+            "space": self.space,
+            "dataset": self.dataset,
+            "unit": "ms",
+            "provenance": self.provenance,
+            "validation": self.validation,
+            self.kind: self._payload(),
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), separators=(",", ":"), allow_nan=False) + "\n"
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the profile's content (what a trained model records to detect a changed profile)."""
+        return hashlib.sha256(self.dumps().encode()).hexdigest()
+
+    def save(self, path: Path, force: bool = False) -> Path:
+        """Write atomically; refuse to replace an existing file unless ``force``."""
+        if path.exists() and not force:
+            raise HwdiffError(f"profile {path} already exists; pass --force to replace it")
+        atomic_write_text(path, self.dumps())
+        self.path = path
+        return path
+
+
+_KINDS: dict[str, Callable[[dict[str, Any], Path | None], Profile]] = {}
+
+
+def register_profile_kind(kind: str):
+    """Class decorator: ``cls.from_json(doc, path)`` reads profiles of ``kind``."""
+
+    def wrap(cls):
+        _KINDS[kind] = cls.from_json
+        return cls
+
+    return wrap
+
+
+@register_profile_kind("table")
+class TableProfile(Profile):
+    """Per-architecture measurements: the whole space in its index order, or a list of archs."""
+
+    kind = "table"
+
+    def __init__(self, latencies: dict[str, float] | None = None, *, index_order: np.ndarray | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self._by_arch = latencies
+        self._index_order = index_order
+
+    @classmethod
+    def from_index_order(cls, *, device: str, space: str, dataset: str, latencies_ms: Sequence[float],
+                         provenance: dict[str, Any]) -> TableProfile:
+        values = np.array([_short_float(v) for v in latencies_ms])
+        return cls(index_order=values, device=device, space=space, dataset=dataset, provenance=provenance)
+
+    @classmethod
+    def from_archs(cls, *, device: str, space: str, dataset: str, latencies: dict[str, float],
+                   provenance: dict[str, Any]) -> TableProfile:
+        values = {a: _short_float(v) for a, v in latencies.items()}
+        return cls(values, device=device, space=space, dataset=dataset, provenance=provenance)
+
+    def __len__(self) -> int:
+        return len(self._index_order) if self._index_order is not None else len(self._by_arch)
+
+    def items(self) -> list[tuple[str, float]]:
+        if self._index_order is not None:
+            return list(zip(get_space(self.space).enumerate(), self._index_order.tolist()))
+        return list(self._by_arch.items())
+
+    def predict(self, archs: Sequence[str]) -> np.ndarray:
+        space = get_space(self.space)
+        if self._index_order is not None:
+            return self._index_order[space.indices(list(archs))]
+        out = np.empty(len(archs))
+        for k, arch in enumerate(archs):
+            value = self._by_arch.get(arch)
+            if value is None:
+                value = self._by_arch.get(space.canonical(arch))
+            if value is None:
+                raise HwdiffError(f"{arch} is not in the table profile {self.name} "
+                                  f"({len(self)} architectures); measure it or use another profile")
+            out[k] = value
+        return out
+
+    def covers(self, arch: str) -> bool:
+        return self._index_order is not None or arch in self._by_arch
+
+    def _payload(self) -> dict[str, Any]:
+        if self._index_order is not None:
+            space = get_space(self.space)
+            return {"order": "space-index", "order_sha256": space.order_checksum,
+                    "latency_ms": self._index_order.tolist()}
+        return {"order": "archs", "archs": list(self._by_arch), "latency_ms": list(self._by_arch.values())}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], path: Path | None) -> TableProfile:
+        table = doc["table"]
+        common = dict(device=doc["device"], space=doc["space"], dataset=doc.get("dataset", ""),
+                      provenance=doc.get("provenance", {}), validation=doc.get("validation"), path=path)
+        values = table["latency_ms"]
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values):
+            raise ValueError("latencies must be positive finite numbers")
+        if table.get("order") == "space-index":
+            space = get_space(doc["space"])
+            if len(values) != space.size or table.get("order_sha256") != space.order_checksum:
+                raise ValueError(f"not in the {space.name} index order of this hwdiff version")
+            return cls(index_order=np.asarray(values, dtype=float), **common)
+        archs = table["archs"]
+        if len(archs) != len(values):
+            raise ValueError("'archs' and 'latency_ms' differ in length")
+        return cls(dict(zip(archs, values)), **common)
+
+
+def read_profile(path: Path) -> Profile:
+    """Load one profile file; raise ``HwdiffError`` naming the file when it is unusable."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HwdiffError(f"profile {path}: cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise HwdiffError(f"profile {path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise HwdiffError(f"profile {path}: not an hwdiff profile (no \"schema\": \"{SCHEMA}\")")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise HwdiffError(f"profile {path}: schema version {doc.get('schema_version')!r}; "
+                          f"this hwdiff reads version {SCHEMA_VERSION}")
+    kind = doc.get("kind")
+    if kind not in _KINDS:
+        raise HwdiffError(f"profile {path}: unknown kind {kind!r}; accepted: {', '.join(_KINDS)}")
+    try:
+        return _KINDS[kind](doc, Path(path))
+    except (KeyError, TypeError, ValueError, HwdiffError) as exc:
+        raise HwdiffError(f"profile {path}: corrupt {kind} profile ({exc})") from None
+
+
+@dataclass
+class ProfileCatalog:
+    """Every readable profile (the user's first, then the shipped ones) and the unreadable files."""
+
+    profiles: list[Profile]
+    problems: list[str]
+
+    def for_space(self, space: str) -> list[Profile]:
+        return [p for p in self.profiles if p.space == space]
+
+    def find(self, device: str, space: str) -> Profile:
+        """The first profile of ``device`` for ``space``: user profiles win over shipped ones."""
+        for profile in self.profiles:
+            if profile.device == device and profile.space == space:
+                return profile
+        known = sorted({p.device for p in self.for_space(space)})
+        raise HwdiffError(f"no profile for device {device!r} and space {space!r}; devices with a "
+                          f"{space} profile: {', '.join(known) or 'none'} "
+                          f"(import one with `hwdiff profile --device {device} --space {space} --from-table FILE`)")
+
+
+def profile_dirs() -> list[Path]:
+    return [user_dir("profiles"), shipped_dir("profiles")]
+
+
+def load_catalog() -> ProfileCatalog:
+    profiles: list[Profile] = []
+    problems: list[str] = []
+    for folder in profile_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json")):
+            try:
+                profiles.append(read_profile(path))
+            except HwdiffError as exc:
+                problems.append(str(exc))
+    return ProfileCatalog(profiles, problems)
+
+
+def find_profile(device: str, space: str) -> Profile:
+    """The profile for ``device`` (a name or alias) on ``space``, or ``HwdiffError`` saying what exists."""
+    from hwdiff.hardware.devices import load_device_specs, resolve_device_name
+
+    specs, _ = load_device_specs()
+    name = resolve_device_name(device, specs) or device
+    catalog = load_catalog()
+    if name not in specs and not any(p.device == name for p in catalog.profiles):
+        raise HwdiffError(f"unknown device {device!r}; accepted: "
+                          f"{', '.join(sorted(set(specs) | {p.device for p in catalog.profiles}))}")
+    return catalog.find(name, space)

@@ -1,0 +1,147 @@
+"""The interface every search space implements, and the graph encoding it exposes to diffusion."""
+
+from __future__ import annotations
+
+import abc
+import functools
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class NodeAttribute:
+    """One categorical attribute carried by every node (an op, a kernel size, ...)."""
+
+    name: str
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class GraphSpec:
+    """Fixed-size graph encoding of a space.
+
+    A graph is ``nodes`` (int, ``[num_nodes, num_attributes]``, category indices) and ``edges``
+    (int, ``[num_nodes, num_nodes]``, category of the directed edge ``i -> j``). Only
+    ``free_nodes`` are generated; fixed nodes keep category 0. When ``fixed_edges`` is given the
+    adjacency is part of the space and never generated; otherwise the ordered pairs marked in
+    ``free_edge_mask`` are. ``allowed`` optionally restricts, per attribute, which categories a
+    node may take (``[num_nodes, num_categories]`` booleans).
+    """
+
+    num_nodes: int
+    node_attributes: tuple[NodeAttribute, ...]
+    edge_categories: tuple[str, ...]
+    free_nodes: tuple[int, ...]
+    fixed_edges: np.ndarray | None = None
+    free_edge_mask: np.ndarray | None = None
+    allowed: tuple[np.ndarray, ...] | None = None
+    node_names: tuple[str, ...] = field(default=())
+
+    @property
+    def node_mask(self) -> np.ndarray:
+        """Booleans ``[num_nodes]``: which nodes are generated."""
+        mask = np.zeros(self.num_nodes, dtype=bool)
+        mask[list(self.free_nodes)] = True
+        return mask
+
+    @property
+    def edge_mask(self) -> np.ndarray:
+        """Booleans ``[num_nodes, num_nodes]``: which ordered pairs are generated."""
+        if self.free_edge_mask is not None:
+            return self.free_edge_mask.astype(bool)
+        return np.zeros((self.num_nodes, self.num_nodes), dtype=bool)
+
+    def allowed_mask(self, attribute: int) -> np.ndarray:
+        """Booleans ``[num_nodes, num_categories]`` of the categories each node may take."""
+        k = len(self.node_attributes[attribute].categories)
+        if self.allowed is None:
+            return np.ones((self.num_nodes, k), dtype=bool)
+        return self.allowed[attribute].astype(bool)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    num_classes: int
+    input_size: tuple[int, int, int]
+    description: str
+
+
+class SearchSpace(abc.ABC):
+    """A family of networks. Architectures travel as canonical strings."""
+
+    name: str
+    description: str
+    datasets: dict[str, DatasetInfo]
+    graph_spec: GraphSpec
+
+    # -- strings -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def canonical(self, arch: str) -> str:
+        """Validate ``arch`` and return its canonical string; raise ``InvalidArchError`` otherwise."""
+
+    def is_valid(self, arch: str) -> bool:
+        try:
+            self.canonical(arch)
+        except ValueError:
+            return False
+        return True
+
+    # -- graphs --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def encode(self, archs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Architectures -> (nodes ``[B, N, A]``, edges ``[B, N, N]``) category indices."""
+
+    @abc.abstractmethod
+    def decode(self, nodes: np.ndarray, edges: np.ndarray) -> list[str | None]:
+        """Graphs -> canonical strings, ``None`` for a graph that is not a valid architecture."""
+
+    # -- the space as a set --------------------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def size(self) -> int:
+        """Number of architectures in the space."""
+
+    def enumerate(self) -> list[str] | None:
+        """Every architecture in the space's own index order, or ``None`` if it is too large."""
+        return None
+
+    @functools.cached_property
+    def order_checksum(self) -> str | None:
+        """SHA-256 of ``enumerate()`` joined by newlines: pins the index order of shipped tables."""
+        archs = self.enumerate()
+        return hashlib.sha256("\n".join(archs).encode()).hexdigest() if archs is not None else None
+
+    @abc.abstractmethod
+    def random_archs(self, n: int, rng: np.random.Generator) -> list[str]:
+        """``n`` architectures drawn uniformly from the space."""
+
+    @abc.abstractmethod
+    def mutate(self, arch: str, rng: np.random.Generator) -> str:
+        """A different architecture that differs from ``arch`` in one choice."""
+
+    # -- networks ------------------------------------------------------------------------------
+    def dataset(self, name: str) -> DatasetInfo:
+        from hwdiff.errors import HwdiffError
+
+        try:
+            return self.datasets[name]
+        except KeyError:
+            accepted = ", ".join(self.datasets)
+            raise HwdiffError(
+                f"unknown dataset {name!r} for space {self.name!r}; accepted: {accepted}"
+            ) from None
+
+    @abc.abstractmethod
+    def timm_name(self, dataset: str) -> str:
+        """The timm model name (with pretrained tag) that builds this space's networks."""
+
+    def create_model(self, arch: str, dataset: str, **kwargs):
+        """The ``torch.nn.Module`` for ``arch``, built through ``timm.create_model``."""
+        import timm
+
+        self.dataset(dataset)
+        return timm.create_model(self.timm_name(dataset), arch=self.canonical(arch), **kwargs)

@@ -1,0 +1,48 @@
+"""Where hwdiff reads and writes files, and how it writes them (atomically)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def hwdiff_home() -> Path:
+    """The user's store: ``$HWDIFF_HOME``, default ``~/.cache/hwdiff``."""
+    env = os.environ.get("HWDIFF_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "hwdiff"
+
+
+def user_dir(kind: str) -> Path:
+    """A folder of the user's store (``devices``, ``profiles``, ``models``, ...), not created."""
+    return hwdiff_home() / kind
+
+
+def shipped_dir(kind: str) -> Path:
+    """A folder shipped with hwdiff: inside the wheel, or at the top of a source checkout."""
+    packaged = PACKAGE_DIR / "_shipped" / kind
+    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / kind
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")

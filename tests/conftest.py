@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+
+from hwdiff.cli import main
+
+
+@pytest.fixture(autouse=True)
+def hwdiff_home(tmp_path, monkeypatch):
+    """Every test gets its own empty user store."""
+    home = tmp_path / "hwdiff-home"
+    monkeypatch.setenv("HWDIFF_HOME", str(home))
+    return home
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``hwdiff ARGS`` in-process; returns exit code, stdout and stderr."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
