@@ -43,10 +43,6 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def convert_nb201_latencies(data: Path) -> None:
     specs = shipped_device_specs()
     for path in sorted((data / "help_latency" / "nb201" / "latency").glob("*.pt")):
