@@ -249,9 +249,18 @@ def load_catalog() -> ProfileCatalog:
     return ProfileCatalog(profiles, problems)
 
 
-def find_profile(device: str, space: str) -> Profile:
-    """The profile for ``device`` (a name or alias) on ``space``, or ``HwdiffError`` saying what exists."""
+def find_profile(device: str, space: str, path: Path | None = None) -> Profile:
+    """The profile for ``device`` (a name or alias) on ``space``, or ``HwdiffError`` saying what exists.
+
+    ``path`` names a profile file explicitly (``--profile FILE``); it must match device and space.
+    """
     from hwdiff.hardware.devices import load_device_specs, resolve_device_name
+
+    if path is not None:
+        profile = read_profile(Path(path))
+        if profile.space != space:
+            raise HwdiffError(f"profile {path} is for space {profile.space!r}, not {space!r}")
+        return profile
 
     specs, _ = load_device_specs()
     name = resolve_device_name(device, specs) or device
