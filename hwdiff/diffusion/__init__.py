@@ -1,0 +1,1 @@
+"""Discrete graph diffusion: noise schedules and transitions, denoisers, sampling pipelines."""

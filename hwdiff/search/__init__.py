@@ -1,0 +1,1 @@
+"""Search: conditions -> samples -> scores -> ranking."""
