@@ -11,6 +11,7 @@ from hwdiff.cli.build import build
 from hwdiff.cli.devices import devices
 from hwdiff.cli.profiles import profile, profiles_app
 from hwdiff.cli.render import err_console
+from hwdiff.cli.search import predict, search, train
 from hwdiff.errors import HwdiffError
 
 try:  # recent typer vendors click
@@ -44,6 +45,9 @@ app.command()(devices)
 app.command()(profile)
 app.add_typer(profiles_app, name="profiles")
 app.command()(build)
+app.command()(train)
+app.command()(search)
+app.command()(predict)
 
 
 def main(argv: list[str] | None = None) -> None:

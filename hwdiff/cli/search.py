@@ -1,0 +1,203 @@
+"""``hwdiff train``, ``hwdiff search``, ``hwdiff predict``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from hwdiff.cli.render import console, err_console, fmt_count, print_json, warn
+from hwdiff.diffusion.pipeline import Guidance
+from hwdiff.errors import HwdiffError
+from hwdiff.search.conditions import parse_accuracy, parse_latency
+from hwdiff.search.generator import DEFAULT_SAMPLING_STEPS
+from hwdiff.search.history import save_last_search
+from hwdiff.search.plot import check_writable, plot_search
+from hwdiff.search.scoring import Candidate, Scorer
+from hwdiff.search.search import Constraints, SearchResult, check_reachable, run_search
+from hwdiff.search.train import DEFAULT_TRAIN, TrainedModel, resolve_context, train_model
+from hwdiff.search.training_set import build_training_set
+
+SPACE = typer.Option("nb201", help="Search space.")
+DATASET = typer.Option("cifar10", help="Dataset whose accuracy is conditioned on and reported.")
+DEVICE = typer.Option("pixel3", help="Target device (see `hwdiff devices`).")
+PROFILE = typer.Option(None, "--profile", help="Use this profile file instead of the device's default one.")
+SEED = typer.Option(0, help="Seed: the same seed gives the same model and the same samples.")
+JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
+TRAIN_STEPS = typer.Option(DEFAULT_TRAIN.steps, "--train-steps", help="Training steps of the generator.")
+
+
+@contextlib.contextmanager
+def training_progress(quiet: bool) -> Iterator:
+    """A progress bar on stderr (so --json output stays clean); yields the library's callback."""
+    columns = (TextColumn("training generator"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=quiet) as bar:
+        task = bar.add_task("train", total=None, loss=float("nan"))
+
+        def update(step: int, total: int, loss: float) -> None:
+            bar.update(task, completed=step, total=total, loss=loss)
+
+        yield update
+
+
+def _train(space: str, dataset: str, device: str, profile: Path | None, labels: int | None, seed: int,
+           train_steps: int, force: bool = False, quiet: bool = False,
+           constraints: Constraints | None = None) -> tuple:
+    """Resolve names, check the constraints can be met at all, then load or train the generator."""
+    if train_steps <= 0:
+        raise HwdiffError(f"--train-steps must be at least 1, got {train_steps}")
+    ctx = resolve_context(space, dataset, device, profile)
+    training = build_training_set(ctx.space, ctx.oracle, ctx.profile, labels, seed)
+    if constraints is not None:
+        check_reachable(ctx, training, constraints)
+    with training_progress(quiet) as update:
+        model = train_model(ctx, labels=labels, seed=seed, force=force, progress=update, on_problem=warn,
+                            train=replace(DEFAULT_TRAIN, steps=train_steps), training=training)
+    return ctx, model
+
+
+def _model_line(model: TrainedModel) -> str:
+    m = model.meta
+    how = "loaded" if model.reused else f"trained in {m['train_seconds_this_run']:.0f} s"
+    return (f"generator: {model.path.name} ({how}; {m['labelled']:,} labelled of {m['training_archs']:,} archs, "
+            f"{m['steps_done']} steps)")
+
+
+def train(
+    space: str = SPACE, dataset: str = DATASET, device: str = DEVICE, profile: Path = PROFILE,
+    labels: int = typer.Option(None, help="Train on the accuracy of only N random architectures (default: all)."),
+    seed: int = SEED,
+    train_steps: int = TRAIN_STEPS,
+    force: bool = typer.Option(False, help="Retrain even if a model for these settings is stored."),
+    json_out: bool = JSON,
+) -> None:
+    """Train the conditional graph-diffusion generator and store it (resumes an interrupted run)."""
+    _, model = _train(space, dataset, device, profile, labels, seed, train_steps, force, quiet=False)
+    if json_out:
+        print_json({"path": str(model.path), "reused": model.reused, **model.meta})
+        return
+    console.print(_model_line(model), markup=False)
+    console.print(f"stored in {model.path}", markup=False)
+
+
+def _guidance(mode: str, weights: str) -> Guidance:
+    try:
+        values = tuple(float(w) for w in weights.split(","))
+        return Guidance(mode, values)
+    except ValueError as exc:
+        raise HwdiffError(f"bad guidance {mode!r} with weights {weights!r}: {exc}; e.g. --guidance joint "
+                          "--weights 2, or --guidance composed --weights 1,3 (accuracy, latency)") from None
+
+
+def _candidate_table(title: str, candidates: list[Candidate], novelty: bool = True) -> Table:
+    table = Table(title=title, title_justify="left")
+    columns = [("#", "right"), ("arch", "left"), ("accuracy", "right"), ("latency", "right"), ("params", "right")]
+    for col, justify in columns + ([("novel", "left")] if novelty else []):
+        table.add_column(col, justify=justify, overflow="fold")
+    for i, c in enumerate(candidates, 1):
+        acc = f"{c.accuracy:.2%}" + (f" ± {c.accuracy_std:.2%}" if c.accuracy_std is not None else "")
+        row = [str(i), c.arch, acc, f"{c.latency_ms:.4g} ms", fmt_count(c.params) if c.params is not None else "-"]
+        table.add_row(*row, *(["yes" if c.novel else "no"] if novelty else []))
+    return table
+
+
+def _render_search(result: SearchResult, model: TrainedModel) -> None:
+    c = result.constraints
+    console.print(f"space [bold]{result.space}[/] · dataset [bold]{result.dataset}[/] · device "
+                  f"[bold]{result.device}[/] · accuracy = {result.accuracy_metric} · latency from "
+                  f"{result.scored[0].latency_source if result.scored else '-'}", highlight=False)
+    console.print(_model_line(model), markup=False)
+    want = []
+    if c.accuracy is not None:
+        want.append(f"accuracy ≥ {c.accuracy:.2%}")
+    if c.latency_ms is not None:
+        want.append(f"latency ≤ {c.latency_ms:g} ms")
+    console.print("constraints: " + (", ".join(want) or "none (best available)"), markup=False)
+    if result.candidates:
+        console.print(_candidate_table("Architectures meeting the constraints", result.candidates))
+    else:
+        console.print("[bold red]No sampled architecture meets both constraints.[/]")
+        shown = []
+        if result.best_within_latency:
+            shown.append(result.best_within_latency)
+            console.print("most accurate within the latency budget: see row 1", markup=False)
+        if result.fastest_meeting_accuracy:
+            shown.append(result.fastest_meeting_accuracy)
+            console.print(f"fastest meeting the accuracy: see row {len(shown)}", markup=False)
+        if shown:
+            console.print(_candidate_table("Closest alternatives", shown))
+    s = result.stats
+    console.print(f"samples {s.samples}, valid {s.valid} ({s.valid / s.samples:.0%}), unique {s.unique}, "
+                  f"novel {s.novel}, feasible {s.feasible:.0%} of raw samples, {s.seconds:.2f} s "
+                  f"({s.archs_per_second:.0f} archs/s)", markup=False)
+
+
+def search(
+    space: str = SPACE, dataset: str = DATASET, device: str = DEVICE, profile: Path = PROFILE,
+    acc: str = typer.Option(None, "--acc", help="Accuracy at least: 0.93 or 93%. Absent: best available."),
+    latency: str = typer.Option(None, "--latency", help="Latency at most: 10ms, 0.01s or 800us."),
+    top: int = typer.Option(5, help="How many architectures to list."),
+    samples: int = typer.Option(1000, help="How many architectures to generate."),
+    seed: int = SEED,
+    guidance: str = typer.Option("joint", help="Guidance form: joint or composed."),
+    weights: str = typer.Option("2", help="Guidance weight(s): w for joint; w_acc,w_lat for composed."),
+    steps: int = typer.Option(DEFAULT_SAMPLING_STEPS, help="Sampling steps (of 500; skipping is exact)."),
+    plot: Path = typer.Option(None, "--plot", help="Write a Pareto plot (PNG) here."),
+    train_steps: int = TRAIN_STEPS,
+    json_out: bool = JSON,
+) -> None:
+    """Generate architectures that meet an accuracy target and a latency budget on a device."""
+    constraints = Constraints(parse_accuracy(acc) if acc is not None else None,
+                              parse_latency(latency) if latency is not None else None)
+    guide = _guidance(guidance, weights)
+    if top <= 0 or samples <= 0 or steps <= 0:
+        raise HwdiffError("--top, --samples and --steps must be at least 1")
+    if plot is not None:
+        check_writable(plot)
+    ctx, model = _train(space, dataset, device, profile, None, seed, train_steps, quiet=json_out,
+                        constraints=constraints)
+    result = run_search(ctx, model.generator, model.training, constraints, top=top, samples=samples, seed=seed,
+                        guidance=guide, steps=steps)
+    doc = result.to_json()
+    save_last_search(doc)
+    if plot is not None:
+        plot_search(result, model.training, plot)
+    if json_out:
+        print_json(doc)
+        return
+    _render_search(result, model)
+    if plot is not None:
+        console.print(f"plot written to {plot}", markup=False)
+
+
+def predict(
+    archs: list[str] = typer.Argument(None, help="Architecture strings."),
+    archs_file: Path = typer.Option(None, "--archs", help="A file with one architecture per line."),
+    space: str = SPACE, dataset: str = DATASET, device: str = DEVICE, profile: Path = PROFILE,
+    json_out: bool = JSON,
+) -> None:
+    """Score architectures with exactly the scorer search uses: accuracy, latency, params."""
+    given = list(archs or [])
+    if archs_file is not None:
+        try:
+            lines = archs_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HwdiffError(f"cannot read {archs_file}: {exc}") from None
+        given += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not given:
+        raise HwdiffError("no architectures given: pass them as arguments or with --archs FILE (one per line)")
+    ctx = resolve_context(space, dataset, device, profile)
+    canonical = [ctx.space.canonical(a) for a in given]
+    scored = Scorer(ctx.space, dataset, ctx.oracle, ctx.profile).score(canonical, with_params=True)
+    if json_out:
+        print_json([{k: v for k, v in c.to_json().items() if k != "novel"} for c in scored])
+        return
+    console.print(f"space {space} · dataset {dataset} ({ctx.oracle.metric}) · device {ctx.device} "
+                  f"({scored[0].latency_source})", markup=False)
+    console.print(_candidate_table("Predictions", scored, novelty=False))

@@ -1,0 +1,96 @@
+"""A trained conditional generator: denoiser + transitions + condition scales for one space."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from hwdiff.diffusion.denoiser import DenoiserConfig, GraphDenoiser
+from hwdiff.diffusion.graphs import GraphBatch, GraphLayout
+from hwdiff.diffusion.noise import CosineSchedule, MarginalTransitions
+from hwdiff.diffusion.pipeline import Guidance, GuidedSampler
+from hwdiff.diffusion.training import ConditionedGraphs, TrainConfig, TrainState, train_denoiser
+from hwdiff.search.conditions import CONDITIONS, ConditionScale
+from hwdiff.search.training_set import TrainingSet
+from hwdiff.spaces.base import SearchSpace
+
+TIMESTEPS = 500  # as in DiGress / DiNAS
+DEFAULT_SAMPLING_STEPS = 25
+
+
+class ArchGenerator:
+    def __init__(self, space: SearchSpace, denoiser: GraphDenoiser, transitions: MarginalTransitions,
+                 scales: dict[str, ConditionScale]):
+        self.space = space
+        self.denoiser = denoiser
+        self.transitions = transitions
+        self.scales = scales
+
+    @classmethod
+    def create(cls, space: SearchSpace, training: TrainingSet, config: DenoiserConfig = DenoiserConfig(),
+               seed: int = 0) -> ArchGenerator:
+        """An untrained generator whose marginals and condition scales come from ``training``."""
+        torch.manual_seed(seed)
+        layout = GraphLayout.from_spec(space.graph_spec)
+        graphs = GraphBatch.from_numpy(*space.encode(training.archs))
+        transitions = MarginalTransitions.from_data(layout, CosineSchedule(TIMESTEPS), graphs)
+        labelled = training.labelled
+        scales = {
+            "accuracy": ConditionScale.fit("accuracy", training.accuracy[labelled] if labelled.any()
+                                           else np.array([0.5]), log=False),
+            "latency": ConditionScale.fit("latency", training.latency_ms, log=True),
+        }
+        return cls(space, GraphDenoiser(layout, config), transitions, scales)
+
+    def conditions(self, accuracy: np.ndarray, latency_ms: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised values and present-flags ``[B, 2]``; NaN marks an absent condition."""
+        raw = {"accuracy": np.asarray(accuracy, dtype=float), "latency": np.asarray(latency_ms, dtype=float)}
+        values, present = [], []
+        for name in CONDITIONS:
+            x = raw[name]
+            ok = ~np.isnan(x)
+            values.append(np.where(ok, self.scales[name].normalize(np.where(ok, x, 1.0)), 0.0))
+            present.append(ok)
+        return (torch.as_tensor(np.stack(values, 1), dtype=torch.float32),
+                torch.as_tensor(np.stack(present, 1)))
+
+    def fit(self, training: TrainingSet, cfg: TrainConfig, seed: int, state: TrainState | None = None,
+            on_step: Callable[[TrainState], None] | None = None,
+            checkpoint: Callable[[TrainState], None] | None = None) -> TrainState:
+        values, present = self.conditions(training.accuracy, training.latency_ms)
+        data = ConditionedGraphs(GraphBatch.from_numpy(*self.space.encode(training.archs)), values, present,
+                                 direction=torch.tensor([-1.0, 1.0]))  # accuracy at least, latency at most
+        return train_denoiser(self.denoiser, self.transitions, data, cfg, seed, state, on_step, checkpoint)
+
+    def sample(self, accuracy: np.ndarray, latency_ms: np.ndarray, guidance: Guidance = Guidance(),
+               steps: int = DEFAULT_SAMPLING_STEPS, seed: int = 0, batch_size: int = 1000) -> list[str | None]:
+        """One architecture per target pair (NaN = condition absent); ``None`` for invalid graphs."""
+        values, present = self.conditions(accuracy, latency_ms)
+        generator = torch.Generator().manual_seed(seed)
+        graphs = GuidedSampler(self.transitions, steps).sample(
+            self.denoiser, values, present, guidance, generator, batch_size)
+        return self.space.decode(*graphs.numpy())
+
+    # -- persistence (plain tensors and JSON: loadable with weights_only=True) --------------------
+    def tensors(self) -> dict[str, object]:
+        return {
+            "denoiser": self.denoiser.state_dict(),
+            "node_marginals": [m.clone() for m in self.transitions.node_marginals],
+            "edge_marginals": self.transitions.edge_marginals.clone(),
+        }
+
+    def meta(self) -> dict:
+        return {"denoiser": self.denoiser.cfg.to_json(), "timesteps": self.transitions.schedule.timesteps,
+                "scales": {k: v.to_json() for k, v in self.scales.items()}}
+
+    @classmethod
+    def from_saved(cls, space: SearchSpace, tensors: dict, meta: dict) -> ArchGenerator:
+        layout = GraphLayout.from_spec(space.graph_spec)
+        transitions = MarginalTransitions(layout, CosineSchedule(meta["timesteps"]),
+                                          list(tensors["node_marginals"]), tensors["edge_marginals"])
+        denoiser = GraphDenoiser(layout, DenoiserConfig(**meta["denoiser"]))
+        denoiser.load_state_dict(tensors["denoiser"])
+        scales = {k: ConditionScale(**v) for k, v in meta["scales"].items()}
+        return cls(space, denoiser, transitions, scales)

@@ -1,0 +1,120 @@
+"""Trained generators on disk: ``$HWDIFF_HOME/models/<key>/{model.pt, meta.json}``.
+
+``model.pt`` holds plain tensors only (loaded with ``weights_only=True``); ``meta.json`` says what the
+model was trained on (space, dataset, accuracy metric, device profile and its hash, condition
+scales, code version). An interrupted training run leaves ``checkpoint.pt`` beside them and resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hwdiff import __version__
+from hwdiff.errors import HwdiffError
+from hwdiff.search.generator import ArchGenerator
+from hwdiff.spaces import get_space
+from hwdiff.storage import atomic_path, atomic_write_text, user_dir
+
+MODEL_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """What makes two trained generators interchangeable."""
+
+    space: str
+    dataset: str
+    device: str
+    profile_sha256: str
+    labels: int | None
+    seed: int
+    config: str  # JSON of the denoiser and training configuration
+
+    @property
+    def digest(self) -> str:
+        doc = json.dumps({**asdict(self), "format": MODEL_FORMAT}, sort_keys=True)
+        return hashlib.sha256(doc.encode()).hexdigest()[:12]
+
+    @property
+    def dirname(self) -> str:
+        labels = "all" if self.labels is None else f"l{self.labels}"
+        return f"{self.space}-{self.dataset}-{self.device}-{labels}-s{self.seed}-{self.digest}"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class ModelStore:
+    def __init__(self, root: Path | None = None):
+        self.root = root if root is not None else user_dir("models")
+
+    def path(self, key: ModelKey) -> Path:
+        return self.root / key.dirname
+
+    def load(self, key: ModelKey) -> tuple[ArchGenerator, dict[str, Any]] | None:
+        """The finished model for ``key``, ``None`` if there is none; ``HwdiffError`` if it is unusable."""
+        folder = self.path(key)
+        if not (folder / "meta.json").exists():
+            return None
+        return load_model_dir(folder)
+
+    def save(self, key: ModelKey, generator: ArchGenerator, meta: dict[str, Any]) -> Path:
+        folder = self.path(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / "model.pt") as tmp:
+            torch.save(generator.tensors(), tmp)
+        meta = {**meta, "format": MODEL_FORMAT, "hwdiff_version": __version__, "key": asdict(key),
+                "generator": generator.meta(), "model_sha256": _sha256(folder / "model.pt")}
+        atomic_write_text(folder / "meta.json", json.dumps(meta, indent=2, allow_nan=False) + "\n")
+        (folder / "checkpoint.pt").unlink(missing_ok=True)
+        return folder
+
+    def discard(self, key: ModelKey) -> None:
+        shutil.rmtree(self.path(key), ignore_errors=True)
+
+    # -- resumable training --------------------------------------------------------------------
+    def checkpoint_path(self, key: ModelKey) -> Path:
+        return self.path(key) / "checkpoint.pt"
+
+    def save_checkpoint(self, key: ModelKey, payload: dict[str, Any]) -> None:
+        path = self.checkpoint_path(key)
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+
+    def load_checkpoint(self, key: ModelKey) -> dict[str, Any] | None:
+        path = self.checkpoint_path(key)
+        if not path.exists():
+            return None
+        try:
+            return torch.load(path, weights_only=True, map_location="cpu")
+        except Exception:  # noqa: BLE001  (any unreadable checkpoint means: start over)
+            path.unlink(missing_ok=True)
+            return None
+
+
+def load_model_dir(folder: Path) -> tuple[ArchGenerator, dict[str, Any]]:
+    """Load a model folder; every way it can be broken becomes one ``HwdiffError`` naming it."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HwdiffError(f"model {folder}: unreadable meta.json ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
+        raise HwdiffError(f"model {folder}: format {meta.get('format') if isinstance(meta, dict) else '?'}; "
+                          f"this hwdiff reads format {MODEL_FORMAT} (retrain it)")
+    model_file = folder / "model.pt"
+    if not model_file.exists() or _sha256(model_file) != meta.get("model_sha256"):
+        raise HwdiffError(f"model {folder}: model.pt is missing or does not match meta.json (retrain it)")
+    try:
+        tensors = torch.load(model_file, weights_only=True, map_location="cpu")
+        generator = ArchGenerator.from_saved(get_space(meta["space"]), tensors, meta["generator"])
+    except Exception as exc:  # noqa: BLE001  (a foreign or damaged file, whatever the cause)
+        raise HwdiffError(f"model {folder}: cannot be loaded ({type(exc).__name__}); retrain it") from None
+    return generator, meta

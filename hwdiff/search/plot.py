@@ -1,0 +1,74 @@
+"""Pareto plot of a search: the training set's accuracy/latency cloud, the samples, the front."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from hwdiff.errors import HwdiffError
+from hwdiff.search.search import SearchResult
+from hwdiff.search.training_set import TrainingSet
+from hwdiff.storage import atomic_path
+
+
+def check_writable(path: Path) -> None:
+    """Fail before any work when ``path`` cannot be written."""
+    parent = path.expanduser().resolve().parent
+    if not parent.is_dir():
+        raise HwdiffError(f"cannot write {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise HwdiffError(f"cannot write {path}: folder {parent} is not writable")
+    if path.suffix.lower() != ".png":
+        raise HwdiffError(f"plot path {path} must end in .png")
+
+
+def pareto_front(accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
+    """Indices of points no other point beats in both (higher accuracy, lower latency), by latency."""
+    order = np.lexsort((-accuracy, latency))
+    front, best = [], -np.inf
+    for i in order:
+        if accuracy[i] > best:
+            front.append(i)
+            best = accuracy[i]
+    return np.array(front, dtype=int)
+
+
+def plot_search(result: SearchResult, training: TrainingSet, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    lab = training.labelled
+    ax.scatter(training.latency_ms[lab], training.accuracy[lab] * 100, s=3, c="#c8c8c8",
+               label=f"training set ({lab.sum()} labelled)", rasterized=True)
+    front = pareto_front(training.accuracy[lab], training.latency_ms[lab])
+    ax.plot(training.latency_ms[lab][front], training.accuracy[lab][front] * 100, c="#555555", lw=1,
+            label="Pareto front of the training set")
+    if result.scored:
+        acc = np.array([c.accuracy for c in result.scored]) * 100
+        lat = np.array([c.latency_ms for c in result.scored])
+        ax.scatter(lat, acc, s=8, c="#1f77b4", label=f"samples ({len(result.scored)} unique)")
+    if result.candidates:
+        ax.scatter([c.latency_ms for c in result.candidates], [c.accuracy * 100 for c in result.candidates],
+                   s=40, marker="*", c="#d62728", label=f"top {len(result.candidates)}", zorder=5)
+    if result.constraints.latency_ms is not None:
+        ax.axvline(result.constraints.latency_ms, c="#d62728", ls="--", lw=1, label="latency budget")
+    if result.constraints.accuracy is not None:
+        ax.axhline(result.constraints.accuracy * 100, c="#2ca02c", ls="--", lw=1, label="accuracy target")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"latency on {result.device} (ms, log scale)")
+    ax.set_ylabel(f"accuracy (%): {result.accuracy_metric}")
+    lo = np.percentile(training.accuracy[lab] * 100, 5) if lab.any() else None
+    if lo is not None:
+        ax.set_ylim(bottom=lo)
+    ax.set_title(f"hwdiff search: {result.space} / {result.dataset} / {result.device}")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path

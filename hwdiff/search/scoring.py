@@ -1,0 +1,76 @@
+"""Scores of architectures: accuracy (table or predictor), latency (device profile), params.
+
+``hwdiff search`` and ``hwdiff predict`` use this same scorer, so a number means the same in both.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from hwdiff.data.oracle import AccuracyOracle
+from hwdiff.hardware.profiles import Profile
+from hwdiff.spaces.base import SearchSpace
+from hwdiff.spaces.complexity import measure_complexity
+
+
+@dataclass
+class Candidate:
+    arch: str
+    accuracy: float
+    accuracy_std: float | None
+    accuracy_source: str
+    latency_ms: float
+    latency_source: str
+    params: int | None = None
+    novel: bool | None = None
+
+    def to_json(self) -> dict:
+        doc = asdict(self)
+        if doc["accuracy_std"] is None:
+            del doc["accuracy_std"]
+        return doc
+
+
+class Scorer:
+    def __init__(self, space: SearchSpace, dataset: str, oracle: AccuracyOracle, profile: Profile,
+                 known: Iterable[str] = ()):
+        self.space, self.dataset, self.oracle, self.profile = space, dataset, oracle, profile
+        self.known = set(known)
+
+    @property
+    def latency_source(self) -> str:
+        return f"{self.profile.kind}:{self.profile.name}"
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019  (one scorer per command; bounded)
+    def params(self, arch: str) -> int:
+        model = self.space.create_model(arch, self.dataset)
+        return sum(p.numel() for p in model.parameters())
+
+    def macs(self, arch: str) -> int:
+        model = self.space.create_model(arch, self.dataset)
+        return measure_complexity(model, self.space.dataset(self.dataset).input_size).macs
+
+    def score(self, archs: Sequence[str], with_params: bool = False) -> list[Candidate]:
+        """Canonical archs -> candidates (params only when asked: it builds every network)."""
+        if not archs:
+            return []
+        accuracy, std = self.oracle.predict(archs)
+        latency = self.profile.predict(archs)
+        out = []
+        for k, arch in enumerate(archs):
+            out.append(Candidate(
+                arch=arch, accuracy=float(accuracy[k]),
+                accuracy_std=None if std is None else float(std[k]),
+                accuracy_source=self.oracle.source, latency_ms=float(latency[k]),
+                latency_source=self.latency_source,
+                params=self.params(arch) if with_params else None,
+                novel=arch not in self.known))
+        return out
+
+    def arrays(self, archs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(accuracy, latency) arrays for many archs at once."""
+        return self.oracle.predict(archs)[0], self.profile.predict(archs)
