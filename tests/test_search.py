@@ -77,6 +77,18 @@ def test_predict_matches_the_table(cli, home, tmp_path):
     assert cli("predict", BEST, "--dataset", "imagenet16").code == 0
 
 
+def test_search_with_a_label_budget(cli, home):
+    result = cli("search", "--device", "fpga", "--latency", "4ms", "--labels", "70", "--samples", "100", "--steps",
+                 "5", "--top", "3", *TRAIN, "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["targets"]["labels_used"] <= 70 and doc["targets"]["rounds"] >= 1
+    assert 1 <= len(doc["candidates"]) <= 3
+    assert all(c["latency_ms"] <= 4.0 and c["novel"] is False for c in doc["candidates"])
+    assert doc["stats"]["samples"] == 100 * doc["targets"]["rounds"]
+    assert cli("search", "--labels", "2", "--top", "5").err.startswith("error: --labels 2 is below --top 5")
+
+
 def test_corrupt_model_is_reported_and_retrained(cli, home):
     model_dir = next((home / "models").iterdir())
     (model_dir / "model.pt").write_bytes(b"garbage")

@@ -9,9 +9,10 @@ import typer
 from hwdiff import __version__
 from hwdiff.cli.build import build
 from hwdiff.cli.devices import devices
+from hwdiff.cli.evaluate import eval_command
 from hwdiff.cli.profiles import profile, profiles_app
 from hwdiff.cli.render import err_console
-from hwdiff.cli.search import predict, search, train
+from hwdiff.cli.search import bench_search, predict, search, train
 from hwdiff.errors import HwdiffError
 
 try:  # recent typer vendors click
@@ -48,6 +49,8 @@ app.command()(build)
 app.command()(train)
 app.command()(search)
 app.command()(predict)
+app.command(name="bench-search")(bench_search)
+app.command(name="eval")(eval_command)
 
 
 def main(argv: list[str] | None = None) -> None:

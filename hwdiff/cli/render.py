@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress, ProgressColumn
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -31,3 +32,8 @@ def fmt_count(value: int) -> str:
         if value >= scale:
             return f"{value / scale:.2f}{unit}"
     return str(value)
+
+
+def progress_bar(*columns: str | ProgressColumn, quiet: bool = False) -> Progress:
+    """A transient progress bar on stderr; off when stderr is not a terminal (logs, pipes, tests)."""
+    return Progress(*columns, console=err_console, transient=True, disable=quiet or not err_console.is_terminal)

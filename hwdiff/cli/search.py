@@ -7,19 +7,22 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hwdiff.cli.render import console, err_console, fmt_count, print_json, warn
+from hwdiff.cli.render import console, err_console, fmt_count, print_json, progress_bar, warn
 from hwdiff.diffusion.pipeline import Guidance
 from hwdiff.errors import HwdiffError
+from hwdiff.search import benchmark
+from hwdiff.search.budgeted import BudgetedConfig
 from hwdiff.search.conditions import parse_accuracy, parse_latency
 from hwdiff.search.generator import DEFAULT_SAMPLING_STEPS
 from hwdiff.search.history import save_last_search
 from hwdiff.search.plot import check_writable, plot_search
 from hwdiff.search.scoring import Candidate, Scorer
-from hwdiff.search.search import Constraints, SearchResult, check_reachable, run_search
+from hwdiff.search.search import Constraints, SearchResult, check_reachable, labelled_search, run_search
 from hwdiff.search.train import DEFAULT_TRAIN, TrainedModel, resolve_context, train_model
 from hwdiff.search.training_set import build_training_set
 
@@ -29,7 +32,9 @@ DEVICE = typer.Option("pixel3", help="Target device (see `hwdiff devices`).")
 PROFILE = typer.Option(None, "--profile", help="Use this profile file instead of the device's default one.")
 SEED = typer.Option(0, help="Seed: the same seed gives the same model and the same samples.")
 JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
-TRAIN_STEPS = typer.Option(DEFAULT_TRAIN.steps, "--train-steps", help="Training steps of the generator.")
+TRAIN_STEPS = typer.Option(None, "--train-steps", help=f"Training steps of the generator (default "
+                                                       f"{DEFAULT_TRAIN.steps}; with --labels, of its unlabelled "
+                                                       f"pre-training: {BudgetedConfig().pretrain_steps}).")
 
 
 @contextlib.contextmanager
@@ -37,7 +42,7 @@ def training_progress(quiet: bool) -> Iterator:
     """A progress bar on stderr (so --json output stays clean); yields the library's callback."""
     columns = (TextColumn("training generator"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=quiet) as bar:
+    with progress_bar(*columns, quiet=quiet) as bar:
         task = bar.add_task("train", total=None, loss=float("nan"))
 
         def update(step: int, total: int, loss: float) -> None:
@@ -47,11 +52,10 @@ def training_progress(quiet: bool) -> Iterator:
 
 
 def _train(space: str, dataset: str, device: str, profile: Path | None, labels: int | None, seed: int,
-           train_steps: int, force: bool = False, quiet: bool = False,
+           train_steps: int | None, force: bool = False, quiet: bool = False,
            constraints: Constraints | None = None) -> tuple:
     """Resolve names, check the constraints can be met at all, then load or train the generator."""
-    if train_steps <= 0:
-        raise HwdiffError(f"--train-steps must be at least 1, got {train_steps}")
+    train_steps = DEFAULT_TRAIN.steps if train_steps is None else train_steps
     ctx = resolve_context(space, dataset, device, profile)
     training = build_training_set(ctx.space, ctx.oracle, ctx.profile, labels, seed)
     if constraints is not None:
@@ -62,7 +66,9 @@ def _train(space: str, dataset: str, device: str, profile: Path | None, labels: 
     return ctx, model
 
 
-def _model_line(model: TrainedModel) -> str:
+def _model_line(model: TrainedModel | None) -> str:
+    if model is None:
+        return "generator: pre-trained unlabelled, fine-tuned in rounds on the labels it chose"
     m = model.meta
     how = "loaded" if model.reused else f"trained in {m['train_seconds_this_run']:.0f} s"
     return (f"generator: {model.path.name} ({how}; {m['labelled']:,} labelled of {m['training_archs']:,} archs, "
@@ -78,6 +84,8 @@ def train(
     json_out: bool = JSON,
 ) -> None:
     """Train the conditional graph-diffusion generator and store it (resumes an interrupted run)."""
+    if train_steps is not None and train_steps <= 0:
+        raise HwdiffError(f"--train-steps must be at least 1, got {train_steps}")
     _, model = _train(space, dataset, device, profile, labels, seed, train_steps, force, quiet=False)
     if json_out:
         print_json({"path": str(model.path), "reused": model.reused, **model.meta})
@@ -143,7 +151,9 @@ def search(
     acc: str = typer.Option(None, "--acc", help="Accuracy at least: 0.93 or 93%. Absent: best available."),
     latency: str = typer.Option(None, "--latency", help="Latency at most: 10ms, 0.01s or 800us."),
     top: int = typer.Option(5, help="How many architectures to list."),
-    samples: int = typer.Option(1000, help="How many architectures to generate."),
+    samples: int = typer.Option(None, help="Architectures to generate (default 1000; with --labels, per round: 500)."),
+    labels: int = typer.Option(None, help="Learn the accuracy of at most N architectures, chosen by the generator "
+                                          "in rounds; list only labelled ones."),
     seed: int = SEED,
     guidance: str = typer.Option("joint", help="Guidance form: joint or composed."),
     weights: str = typer.Option("2", help="Guidance weight(s): w for joint; w_acc,w_lat for composed."),
@@ -156,18 +166,34 @@ def search(
     constraints = Constraints(parse_accuracy(acc) if acc is not None else None,
                               parse_latency(latency) if latency is not None else None)
     guide = _guidance(guidance, weights)
-    if top <= 0 or samples <= 0 or steps <= 0:
-        raise HwdiffError("--top, --samples and --steps must be at least 1")
+    if top <= 0 or (samples is not None and samples <= 0) or steps <= 0 or (train_steps or 1) <= 0:
+        raise HwdiffError("--top, --samples, --steps and --train-steps must be at least 1")
+    if labels is not None and labels <= 0:
+        raise HwdiffError(f"--labels must be a positive number of architectures, got {labels}")
     if plot is not None:
         check_writable(plot)
-    ctx, model = _train(space, dataset, device, profile, None, seed, train_steps, quiet=json_out,
-                        constraints=constraints)
-    result = run_search(ctx, model.generator, model.training, constraints, top=top, samples=samples, seed=seed,
-                        guidance=guide, steps=steps)
+    if labels is not None:
+        ctx = resolve_context(space, dataset, device, profile)
+        config = BudgetedConfig()
+        config = replace(config, samples=samples or config.samples,
+                         pretrain_steps=train_steps or config.pretrain_steps)
+        with training_progress(json_out) as update:
+            result = labelled_search(ctx, constraints, labels, top=top, seed=seed, config=config,
+                                     pretrain_progress=update)
+        model = None
+        known = result.scored + result.candidates
+        known_acc = np.array([c.accuracy for c in known])
+        known_lat = np.array([c.latency_ms for c in known])
+    else:
+        ctx, model = _train(space, dataset, device, profile, None, seed, train_steps, quiet=json_out,
+                            constraints=constraints)
+        result = run_search(ctx, model.generator, model.training, constraints, top=top, samples=samples or 1000,
+                            seed=seed, guidance=guide, steps=steps)
+        known_acc, known_lat = model.training.accuracy, model.training.latency_ms
     doc = result.to_json()
     save_last_search(doc)
     if plot is not None:
-        plot_search(result, model.training, plot)
+        plot_search(result, known_acc, known_lat, plot)
     if json_out:
         print_json(doc)
         return
@@ -201,3 +227,42 @@ def predict(
     console.print(f"space {space} · dataset {dataset} ({ctx.oracle.metric}) · device {ctx.device} "
                   f"({scored[0].latency_source})", markup=False)
     console.print(_candidate_table("Predictions", scored, novelty=False))
+
+
+def bench_search(
+    dataset: list[str] = typer.Option(list(benchmark.DATASETS), help="Datasets (repeat the option)."),
+    device: list[str] = typer.Option(list(benchmark.DEVICES), help="Devices (repeat the option)."),
+    quantile: list[int] = typer.Option(list(benchmark.QUANTILES), help="Latency-budget quantiles in percent."),
+    samples: int = typer.Option(1000, help="Samples per search."),
+    seed: int = SEED,
+    json_out: bool = JSON,
+) -> None:
+    """Benchmark search on nb201: training time, archs/s, feasible share and regret per latency budget."""
+    if samples <= 0 or any(not 0 < q < 100 for q in quantile):
+        raise HwdiffError("--samples must be at least 1 and every --quantile between 1 and 99")
+
+    def show(row: object) -> None:
+        if not json_out:
+            err_console.print(f"  {row}", markup=False)
+
+    doc = benchmark.run_benchmark(dataset, device, quantile, samples, seed, on_row=show)
+    if json_out:
+        print_json(doc)
+        return
+    table = Table(title="Search under a latency budget (nb201, 200-epoch test accuracy)", title_justify="left")
+    for col in ("dataset", "device", "quantile", "budget", "feasible", "regret (pp)", "best", "returned", "unique"):
+        table.add_column(col, justify="right")
+    for r in doc["budgets"]:
+        table.add_row(r["dataset"], r["device"], f"{r['quantile']}%", f"{r['budget_ms']:.3g} ms",
+                      f"{r['feasible']:.1%}", f"{r['regret']:.2f}", f"{r['best_feasible']:.2f}",
+                      "-" if r["returned"] is None else f"{r['returned']:.2f}", str(r["unique"]))
+    console.print(table)
+    for r in doc["sampling"]:
+        console.print(f"sampling at batch {r['batch']}: {r['archs_per_second']:.0f} archs/s "
+                      f"(valid {r['valid']:.0%})", markup=False)
+    for t in doc["training"]:
+        console.print(f"training {t['dataset']}/{t['device']}: {t['train_seconds']:.0f} s, {t['steps']} steps"
+                      f"{' (loaded)' if t['reused'] else ''}", markup=False)
+    s = doc["summary"]
+    console.print(f"mean regret {s['mean_regret']:.2f} pp, max {s['max_regret']:.2f} pp; lowest feasible share "
+                  f"at or above the 25% quantile {s['min_feasible_at_or_above_q25']:.1%}", markup=False)

@@ -6,7 +6,7 @@ predictors plug in without touching them. Accuracies are fractions (0.9437), not
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -69,3 +69,12 @@ def get_accuracy_oracle(space: str, dataset: str) -> AccuracyOracle:
     if dataset not in _DATASETS[space]:
         raise HwdiffError(f"unknown dataset {dataset!r} for space {space!r}; accepted: {', '.join(_DATASETS[space])}")
     return _ORACLES[space](dataset)
+
+
+def structural_equivalence(space: str) -> Callable[[str], Hashable] | None:
+    """A key that is equal for architectures computing the same function, where the data knows it."""
+    if space == "nb201":
+        from hwdiff.data.nb201 import nb201_equivalence
+
+        return nb201_equivalence()
+    return None

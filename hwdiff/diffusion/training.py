@@ -60,12 +60,15 @@ class ConditionedGraphs:
     """Training data: graphs with normalised condition values and present-flags (``[M, C]``).
 
     ``direction`` (``[C]``): 0 = condition on the value, +1 = on an upper bound, -1 = on a lower bound.
+    ``weights`` (``[M]``): how often each graph is drawn (default uniform), e.g. to show the few
+    labelled graphs of a budgeted search as often as the many unlabelled ones.
     """
 
     graphs: GraphBatch
     values: torch.Tensor
     present: torch.Tensor
     direction: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.graphs)
@@ -115,7 +118,10 @@ def train_denoiser(model: GraphDenoiser, transitions: MarginalTransitions, data:
         generator.set_state(state.generator)
     model.train()
     while state.step < cfg.steps:
-        idx = torch.randint(0, len(data), (cfg.batch_size,), generator=generator)
+        if data.weights is None:
+            idx = torch.randint(0, len(data), (cfg.batch_size,), generator=generator)
+        else:
+            idx = torch.multinomial(data.weights, cfg.batch_size, replacement=True, generator=generator)
         present = data.present[idx].clone()
         present &= torch.rand(present.shape, generator=generator) >= cfg.drop_each
         present &= (torch.rand(len(idx), 1, generator=generator) >= cfg.drop_all)

@@ -37,10 +37,12 @@ class ArchGenerator:
         graphs = GraphBatch.from_numpy(*space.encode(training.archs))
         transitions = MarginalTransitions.from_data(layout, CosineSchedule(TIMESTEPS), graphs)
         labelled = training.labelled
-        scales = {
+        timed = ~np.isnan(training.latency_ms)
+        scales = {  # a condition nobody has a value for keeps a placeholder scale; it is never present
             "accuracy": ConditionScale.fit("accuracy", training.accuracy[labelled] if labelled.any()
                                            else np.array([0.5]), log=False),
-            "latency": ConditionScale.fit("latency", training.latency_ms, log=True),
+            "latency": ConditionScale.fit("latency", training.latency_ms[timed] if timed.any()
+                                          else np.array([1.0]), log=True),
         }
         return cls(space, GraphDenoiser(layout, config), transitions, scales)
 
@@ -58,10 +60,18 @@ class ArchGenerator:
 
     def fit(self, training: TrainingSet, cfg: TrainConfig, seed: int, state: TrainState | None = None,
             on_step: Callable[[TrainState], None] | None = None,
-            checkpoint: Callable[[TrainState], None] | None = None) -> TrainState:
+            checkpoint: Callable[[TrainState], None] | None = None,
+            labelled_share: float | None = None) -> TrainState:
+        """Train on ``training``; ``labelled_share`` draws that share of each batch from labelled archs."""
         values, present = self.conditions(training.accuracy, training.latency_ms)
+        weights = None
+        labelled = training.labelled
+        if labelled_share is not None and 0 < labelled.sum() < len(labelled):
+            w = np.where(labelled, labelled_share / labelled.sum(), (1 - labelled_share) / (~labelled).sum())
+            weights = torch.as_tensor(w, dtype=torch.float64)
         data = ConditionedGraphs(GraphBatch.from_numpy(*self.space.encode(training.archs)), values, present,
-                                 direction=torch.tensor([-1.0, 1.0]))  # accuracy at least, latency at most
+                                 direction=torch.tensor([-1.0, 1.0]),  # accuracy at least, latency at most
+                                 weights=weights)
         return train_denoiser(self.denoiser, self.transitions, data, cfg, seed, state, on_step, checkpoint)
 
     def sample(self, accuracy: np.ndarray, latency_ms: np.ndarray, guidance: Guidance = Guidance(),

@@ -9,7 +9,6 @@ import numpy as np
 
 from hwdiff.errors import HwdiffError
 from hwdiff.search.search import SearchResult
-from hwdiff.search.training_set import TrainingSet
 from hwdiff.storage import atomic_path
 
 
@@ -35,23 +34,25 @@ def pareto_front(accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def plot_search(result: SearchResult, training: TrainingSet, path: Path) -> Path:
+def plot_search(result: SearchResult, known_accuracy: np.ndarray, known_latency: np.ndarray, path: Path) -> Path:
+    """``known_*``: the architectures whose accuracy the search knew (its labelled training set)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
-    lab = training.labelled
-    ax.scatter(training.latency_ms[lab], training.accuracy[lab] * 100, s=3, c="#c8c8c8",
-               label=f"training set ({lab.sum()} labelled)", rasterized=True)
-    front = pareto_front(training.accuracy[lab], training.latency_ms[lab])
-    ax.plot(training.latency_ms[lab][front], training.accuracy[lab][front] * 100, c="#555555", lw=1,
-            label="Pareto front of the training set")
-    if result.scored:
-        acc = np.array([c.accuracy for c in result.scored]) * 100
-        lat = np.array([c.latency_ms for c in result.scored])
-        ax.scatter(lat, acc, s=8, c="#1f77b4", label=f"samples ({len(result.scored)} unique)")
+    lab = ~np.isnan(known_accuracy)
+    known_accuracy, known_latency = known_accuracy[lab], known_latency[lab]
+    ax.scatter(known_latency, known_accuracy * 100, s=3, c="#c8c8c8", label=f"known ({lab.sum()} labelled)",
+               rasterized=True)
+    front = pareto_front(known_accuracy, known_latency)
+    ax.plot(known_latency[front], known_accuracy[front] * 100, c="#555555", lw=1, label="Pareto front of the known")
+    shown = [c for c in result.scored if not np.isnan(c.accuracy)]
+    if shown:
+        acc = np.array([c.accuracy for c in shown]) * 100
+        lat = np.array([c.latency_ms for c in shown])
+        ax.scatter(lat, acc, s=8, c="#1f77b4", label=f"samples with accuracy ({len(shown)} unique)")
     if result.candidates:
         ax.scatter([c.latency_ms for c in result.candidates], [c.accuracy * 100 for c in result.candidates],
                    s=40, marker="*", c="#d62728", label=f"top {len(result.candidates)}", zorder=5)
@@ -62,9 +63,8 @@ def plot_search(result: SearchResult, training: TrainingSet, path: Path) -> Path
     ax.set_xscale("log")
     ax.set_xlabel(f"latency on {result.device} (ms, log scale)")
     ax.set_ylabel(f"accuracy (%): {result.accuracy_metric}")
-    lo = np.percentile(training.accuracy[lab] * 100, 5) if lab.any() else None
-    if lo is not None:
-        ax.set_ylim(bottom=lo)
+    if len(known_accuracy):
+        ax.set_ylim(bottom=np.percentile(known_accuracy * 100, 5))
     ax.set_title(f"hwdiff search: {result.space} / {result.dataset} / {result.device}")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

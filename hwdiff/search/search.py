@@ -14,16 +14,20 @@ samples towards the best feasible networks (measured in docs/performance.md):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwdiff.data.oracle import structural_equivalence
 from hwdiff.diffusion.pipeline import Guidance
 from hwdiff.errors import HwdiffError
+from hwdiff.search.budget import BudgetAccuracy, LabelBudget
+from hwdiff.search.budgeted import BudgetedConfig, budgeted_search, pretrained_generator
 from hwdiff.search.generator import DEFAULT_SAMPLING_STEPS, ArchGenerator
 from hwdiff.search.scoring import Candidate, Scorer
 from hwdiff.search.train import SearchContext
-from hwdiff.search.training_set import TrainingSet
+from hwdiff.search.training_set import TrainingSet, space_archs
 
 ACC_HINT_QUANTILE = 95.0
 LATENCY_MARGIN = 0.85
@@ -121,50 +125,106 @@ def sample_archs(generator: ArchGenerator, targets: dict[str, float | None], sam
     return generator.sample(column(targets["accuracy"]), column(targets["latency_ms"]), guidance, steps, seed)
 
 
-def run_search(ctx: SearchContext, generator: ArchGenerator, training: TrainingSet, constraints: Constraints, *,
-               top: int = 5, samples: int = 1000, seed: int = 0, guidance: Guidance = DEFAULT_GUIDANCE,
-               steps: int = DEFAULT_SAMPLING_STEPS) -> SearchResult:
-    if top <= 0:
-        raise HwdiffError(f"--top must be at least 1, got {top}")
-    if samples <= 0:
-        raise HwdiffError(f"--samples must be at least 1, got {samples}")
-    check_reachable(ctx, training, constraints)  # callers check before training too; this is cheap
-    targets = condition_targets(training, constraints)
-    started = time.perf_counter()
-    raw = sample_archs(generator, targets, samples, seed, guidance, steps)
-    seconds = time.perf_counter() - started
+def rank_samples(raw: list[str | None], scorer: Scorer, constraints: Constraints, top: int,
+                 seconds: float) -> tuple[list[Candidate], list[Candidate], SearchStats]:
+    """Score the distinct valid samples, keep those meeting the constraints, rank by accuracy.
 
+    Returns (top candidates, every scored sample, stats).
+    """
     valid = [a for a in raw if a is not None]
     unique = list(dict.fromkeys(valid))
-    known = {a for a, ok in zip(training.archs, training.labelled) if ok}
-    scorer = Scorer(ctx.space, ctx.dataset, ctx.oracle, ctx.profile, known)
     scored = scorer.score(unique)
     acc = np.array([c.accuracy for c in scored])
     lat = np.array([c.latency_ms for c in scored])
     ok = constraints.met(acc, lat) if scored else np.zeros(0, dtype=bool)
     feasible_archs = {c.arch for c, good in zip(scored, ok) if good}
     raw_feasible = sum(1 for a in raw if a in feasible_archs)
-
     order = sorted((i for i in range(len(scored)) if ok[i]), key=lambda i: (-acc[i], lat[i]))
     candidates = [scored[i] for i in order[:top]]
     for c in candidates:
         c.params = scorer.params(c.arch)
-    result = SearchResult(
-        space=ctx.space.name, dataset=ctx.dataset, device=ctx.device, constraints=constraints,
-        candidates=candidates, targets=targets, accuracy_metric=ctx.oracle.metric, scored=scored,
-        stats=SearchStats(samples=samples, valid=len(valid), unique=len(unique),
-                          novel=sum(1 for c in scored if c.novel), feasible=raw_feasible / samples,
-                          seconds=round(seconds, 3), archs_per_second=round(samples / max(seconds, 1e-9), 1)))
-    if not candidates and scored:
-        if constraints.latency_ms is not None:
-            within = [i for i in range(len(scored)) if lat[i] <= constraints.latency_ms]
-            if within:
-                result.best_within_latency = scored[max(within, key=lambda i: acc[i])]
-        if constraints.accuracy is not None:
-            meeting = [i for i in range(len(scored)) if acc[i] >= constraints.accuracy]
-            if meeting:
-                result.fastest_meeting_accuracy = scored[min(meeting, key=lambda i: lat[i])]
-        for c in (result.best_within_latency, result.fastest_meeting_accuracy):
-            if c is not None:
-                c.params = scorer.params(c.arch)
+    stats = SearchStats(samples=len(raw), valid=len(valid), unique=len(unique),
+                        novel=sum(1 for c in scored if c.novel), feasible=raw_feasible / max(1, len(raw)),
+                        seconds=round(seconds, 3), archs_per_second=round(len(raw) / max(seconds, 1e-9), 1))
+    return candidates, scored, stats
+
+
+def closest_alternatives(result: SearchResult, scorer: Scorer) -> None:
+    """When nothing is feasible: the most accurate sample within the latency budget, the fastest one
+    meeting the accuracy."""
+    scored, c = result.scored, result.constraints
+    if result.candidates or not scored:
+        return
+    acc = np.array([x.accuracy for x in scored])
+    lat = np.array([x.latency_ms for x in scored])
+    if c.latency_ms is not None and (lat <= c.latency_ms).any():
+        result.best_within_latency = scored[int(np.argmax(np.where(lat <= c.latency_ms, acc, -np.inf)))]
+    if c.accuracy is not None and (acc >= c.accuracy).any():
+        result.fastest_meeting_accuracy = scored[int(np.argmin(np.where(acc >= c.accuracy, lat, np.inf)))]
+    for x in (result.best_within_latency, result.fastest_meeting_accuracy):
+        if x is not None:
+            x.params = scorer.params(x.arch)
+
+
+def run_search(ctx: SearchContext, generator: ArchGenerator, training: TrainingSet, constraints: Constraints, *,
+               top: int = 5, samples: int = 1000, seed: int = 0, guidance: Guidance = DEFAULT_GUIDANCE,
+               steps: int = DEFAULT_SAMPLING_STEPS) -> SearchResult:
+    """Sample ``samples`` architectures under the constraints from a generator trained on ``training``."""
+    _check_counts(top, samples)
+    check_reachable(ctx, training, constraints)  # callers check before training too; this is cheap
+    targets = condition_targets(training, constraints)
+    started = time.perf_counter()
+    raw = sample_archs(generator, targets, samples, seed, guidance, steps)
+    seconds = time.perf_counter() - started
+    known = {a for a, ok in zip(training.archs, training.labelled) if ok}
+    scorer = Scorer(ctx.space, ctx.dataset, ctx.oracle, ctx.profile, known)
+    candidates, scored, stats = rank_samples(raw, scorer, constraints, top, seconds)
+    result = SearchResult(space=ctx.space.name, dataset=ctx.dataset, device=ctx.device, constraints=constraints,
+                          candidates=candidates, targets=targets, accuracy_metric=ctx.oracle.metric,
+                          scored=scored, stats=stats)
+    closest_alternatives(result, scorer)
     return result
+
+
+def labelled_search(ctx: SearchContext, constraints: Constraints, labels: int, *, top: int = 5, seed: int = 0,
+                    config: BudgetedConfig = BudgetedConfig(),
+                    pretrain_progress: Callable[[int, int, float], None] | None = None) -> SearchResult:
+    """A search that may learn the accuracy of at most ``labels`` architectures (``--labels N``).
+
+    The accuracy source is asked only through a ``LabelBudget``; the candidates are the best labelled
+    architectures, so every accuracy shown was paid for. Plug a real evaluator in as ``ctx.oracle``.
+    Unlabelled samples have no accuracy, so the feasible share counts the latency budget alone.
+    """
+    _check_counts(top, 1)
+    if labels < top:
+        raise HwdiffError(f"--labels {labels} is below --top {top}: only labelled architectures are returned")
+    archs = space_archs(ctx.space, seed=0)
+    latency = ctx.profile.predict(archs)
+    check_reachable(ctx, TrainingSet(archs, np.full(len(archs), np.nan), latency), constraints)
+    generator, _ = pretrained_generator(ctx.space, archs, ctx.profile, config.pretrain_steps,
+                                        progress=pretrain_progress)
+    budget = LabelBudget(lambda batch: ctx.oracle.predict(batch)[0], labels)
+    started = time.perf_counter()
+    found = budgeted_search(ctx.space, budget, generator, archs, labels, seed, latency, constraints.latency_ms,
+                            structural_equivalence(ctx.space.name), config)
+    seconds = time.perf_counter() - started
+    paid = BudgetAccuracy(budget, ctx.oracle.source, ctx.oracle.metric, ctx.space.name, ctx.dataset)
+    scorer = Scorer(ctx.space, ctx.dataset, paid, ctx.profile, known=set(budget.labels))
+    _, scored, stats = rank_samples(found.raw, scorer, Constraints(latency_ms=constraints.latency_ms), 0, seconds)
+    labelled = scorer.score(found.finalists)  # every feasible labelled arch, best label first
+    ok = constraints.met(np.array([c.accuracy for c in labelled]), np.array([c.latency_ms for c in labelled]))
+    candidates = [c for c, good in zip(labelled, ok) if good][:top]
+    for c in candidates:
+        c.params = scorer.params(c.arch)
+    result = SearchResult(space=ctx.space.name, dataset=ctx.dataset, device=ctx.device, constraints=constraints,
+                          candidates=candidates, accuracy_metric=ctx.oracle.metric, scored=scored, stats=stats,
+                          targets={"labels": labels, "labels_used": budget.used, "rounds": found.rounds})
+    closest_alternatives(result, scorer)
+    return result
+
+
+def _check_counts(top: int, samples: int) -> None:
+    if top <= 0:
+        raise HwdiffError(f"--top must be at least 1, got {top}")
+    if samples <= 0:
+        raise HwdiffError(f"--samples must be at least 1, got {samples}")

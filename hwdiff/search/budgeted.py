@@ -1,0 +1,155 @@
+"""Search with a label budget: the diffusion generator decides which architectures to evaluate.
+
+1. Pre-train the generator on every architecture *unlabelled* (shared by every seed and dataset:
+   it sees structure and, with a device, latency -- nothing that costs a training run).
+2. Label ``initial`` architectures drawn at random (one per equivalence class).
+3. Rounds: fine-tune on everything known (labelled graphs drawn as often as unlabelled ones),
+   sample with the accuracy bound at a high quantile of the labels so far (and the latency bound),
+   and label the unlabelled architectures the generator proposes most often.
+4. Name as finalists the best labelled architectures that meet the latency budget.
+
+Labels come only from a ``LabelBudget``, which counts them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from hwdiff.diffusion.training import TrainConfig
+from hwdiff.errors import HwdiffError
+from hwdiff.hardware.profiles import Profile
+from hwdiff.search.budget import LabelBudget
+from hwdiff.search.conditions import ConditionScale
+from hwdiff.search.generator import ArchGenerator
+from hwdiff.search.model_store import ModelKey, ModelStore
+from hwdiff.search.training_set import TrainingSet
+from hwdiff.spaces.base import SearchSpace
+
+
+@dataclass(frozen=True)
+class BudgetedConfig:
+    initial: int = 50  # random labels before the first conditional round
+    per_round: int = 30  # labels per round
+    samples: int = 500  # samples per round
+    round_steps: int = 200  # fine-tuning steps per round
+    pretrain_steps: int = 4000  # unlabelled pre-training (shared)
+    acc_quantile: float = 90.0  # accuracy bound = this quantile of the labels so far
+    labelled_share: float = 0.5  # share of each training batch drawn from labelled archs
+    sampling_steps: int = 25
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def pretrain_unlabelled(space: SearchSpace, archs: list[str], latency_ms: np.ndarray | None, steps: int,
+                        seed: int = 0, progress: Callable[[int, int, float], None] | None = None) -> ArchGenerator:
+    """A generator trained on every architecture without accuracy (latency when known)."""
+    lat = latency_ms if latency_ms is not None else np.full(len(archs), np.nan)
+    training = TrainingSet(list(archs), np.full(len(archs), np.nan), lat)
+    generator = ArchGenerator.create(space, training, seed=seed)
+
+    def on_step(st) -> None:
+        if progress:
+            progress(st.step, steps, st.losses[-1])
+
+    generator.fit(training, TrainConfig(steps=steps), seed, on_step=on_step)
+    return generator
+
+
+@dataclass
+class BudgetedResult:
+    finalists: list[str]
+    rounds: int = 0
+    raw: list[str | None] = field(default_factory=list)  # every sample drawn, in order
+
+
+def pretrained_generator(space: SearchSpace, archs: list[str], profile: Profile | None, steps: int,
+                         store: ModelStore | None = None, progress: Callable[[int, int, float], None] | None = None
+                         ) -> tuple[ArchGenerator, float]:
+    """The unlabelled generator shared by every seed and dataset (stored; seconds = 0 when loaded)."""
+    store = store or ModelStore()
+    key = ModelKey(space.name, "unlabelled", profile.device if profile else "none",
+                   profile.sha256 if profile else "none", 0, 0,
+                   json.dumps({"pretrain_steps": steps, "archs": len(archs)}))
+    try:
+        found = store.load(key)
+    except HwdiffError:
+        store.discard(key)
+        found = None
+    if found is not None:
+        return found[0], 0.0
+    started = time.perf_counter()
+    generator = pretrain_unlabelled(space, archs, profile.predict(archs) if profile else None, steps,
+                                    progress=progress)
+    seconds = time.perf_counter() - started
+    store.save(key, generator, {"space": space.name, "purpose": "unlabelled pre-training for budgeted search",
+                                "device": profile.device if profile else None,
+                                "train_seconds_this_run": round(seconds, 1)})
+    return generator, seconds
+
+
+def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGenerator, archs: list[str],
+                    finalists: int, seed: int, latency_ms: np.ndarray | None = None,
+                    latency_limit: float | None = None, equivalence: Callable[[str], Hashable] | None = None,
+                    config: BudgetedConfig = BudgetedConfig()) -> BudgetedResult:
+    """Spend ``budget`` on architectures the generator proposes; name at most ``finalists`` of them."""
+    rng = np.random.default_rng(seed)
+    key = equivalence or (lambda a: a)
+    index = {a: i for i, a in enumerate(archs)}
+    lat = latency_ms if latency_ms is not None else np.full(len(archs), np.nan)
+    ok = np.ones(len(archs), dtype=bool) if latency_limit is None else lat <= latency_limit
+
+    def feasible(arch: str) -> bool:
+        i = index.get(arch)
+        return i is not None and bool(ok[i])
+
+    def fresh(candidates: list[str], n: int) -> list[str]:
+        """Up to ``n`` feasible candidates whose equivalence class has no label yet."""
+        seen = {key(a) for a in budget.labels}
+        out = []
+        for arch in candidates:
+            k = key(arch)
+            if k not in seen and feasible(arch):
+                seen.add(k)
+                out.append(arch)
+                if len(out) == n:
+                    break
+        return out
+
+    pool = [archs[i] for i in rng.permutation(len(archs))]
+    budget.query(fresh(pool, min(config.initial, budget.remaining)))
+
+    generator = copy.deepcopy(pretrained)
+    result = BudgetedResult([])
+    round_no = 0
+    while budget.remaining > 0:
+        round_no += 1
+        result.rounds = round_no
+        labels = np.array([budget.labels.get(a, np.nan) for a in archs])
+        training = TrainingSet(archs, labels, lat)
+        if round_no == 1:  # the accuracy scale is fixed from the first labels
+            generator.scales["accuracy"] = ConditionScale.fit("accuracy", labels[training.labelled], log=False)
+        generator.fit(training, replace(TrainConfig(), steps=config.round_steps, warmup_steps=20),
+                      seed=seed * 1000 + round_no, labelled_share=config.labelled_share)
+        bound = float(np.percentile(list(budget.labels.values()), config.acc_quantile))
+        n = config.samples
+        sampled = generator.sample(np.full(n, bound), np.full(n, np.nan if latency_limit is None else latency_limit),
+                                   steps=config.sampling_steps, seed=seed * 1000 + round_no)
+        counts = Counter(a for a in sampled if a is not None)
+        result.raw += sampled
+        ranked = sorted(counts, key=lambda a: (-counts[a], rng.random()))
+        chosen = fresh(ranked, min(config.per_round, budget.remaining))
+        if len(chosen) < min(config.per_round, budget.remaining):  # the generator repeats itself: explore
+            chosen += fresh([a for a in pool if a not in chosen], min(config.per_round, budget.remaining) - len(chosen))
+        if not chosen:
+            break
+        budget.query(chosen)
+    result.finalists = budget.best(finalists, feasible)
+    return result
