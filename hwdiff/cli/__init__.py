@@ -7,9 +7,12 @@ import sys
 import typer
 
 from hwdiff import __version__
+from hwdiff.cli.bench import bench_model
 from hwdiff.cli.build import build
 from hwdiff.cli.devices import devices
 from hwdiff.cli.evaluate import eval_command
+from hwdiff.cli.export import export
+from hwdiff.cli.finetune import finetune
 from hwdiff.cli.profiles import profile, profiles_app
 from hwdiff.cli.render import err_console
 from hwdiff.cli.search import bench_search, predict, search, train
@@ -51,6 +54,9 @@ app.command()(search)
 app.command()(predict)
 app.command(name="bench-search")(bench_search)
 app.command(name="eval")(eval_command)
+app.command()(finetune)
+app.command()(export)
+app.command(name="bench-model")(bench_model)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hwdiff.cli.render import console, print_json, warn
+from hwdiff.cli.render import console, err_console, print_json, warn
 from hwdiff.errors import HwdiffError
-from hwdiff.hardware import load_catalog, read_profile
+from hwdiff.hardware import LutProfile, load_catalog, read_profile
 from hwdiff.hardware.profiles import Profile, profile_dirs
+from hwdiff.hardware.profiling import default_output, partial_path, plan_profile, run_profile
 from hwdiff.hardware.table_import import import_latency_table
 from hwdiff.spaces import get_space
 
@@ -25,7 +28,9 @@ def _validation(profile: Profile) -> str:
     v = profile.validation
     if not v:
         return "-"
-    return f"MAPE {v.get('mape', float('nan')):.1f}%, ±10% {v.get('within_10pct', float('nan')):.0%}"
+    tau = v.get("kendall_tau")
+    return (f"MAPE {v.get('mape', float('nan')):.1f}%, ±10% {v.get('within_10pct', float('nan')):.0%}"
+            + (f", tau {tau:.2f}" if isinstance(tau, float) else ""))
 
 
 @profiles_app.callback(invoke_without_command=True)
@@ -80,6 +85,9 @@ def show_profile(
     doc.pop(profile.kind, None)
     doc["entries"] = len(profile) if hasattr(profile, "__len__") else None
     doc["file"] = str(profile.path)
+    if isinstance(profile, LutProfile):
+        doc["calibration"] = profile.calibration
+        doc["layers"] = [{k: layer[k] for k in ("key", "description", "ms", "method")} for layer in profile.layers]
     if json_out:
         print_json(doc)
         return
@@ -89,32 +97,128 @@ def show_profile(
     for key in ("device", "space", "dataset", "kind", "unit", "entries", "file"):
         table.add_row(key, str(doc.get(key, "")))
     for key, value in (profile.provenance or {}).items():
-        table.add_row(f"provenance.{key}", str(value))
+        if key not in ("facts_before", "facts_after", "plan"):  # long; in --json and the file
+            table.add_row(f"provenance.{key}", escape(str(value)))
     if profile.validation:
         for key, value in profile.validation.items():
-            table.add_row(f"validation.{key}", str(value))
-    else:
+            table.add_row(f"validation.{key}", f"{value:.4g}" if isinstance(value, float) else escape(str(value)))
+    elif profile.kind == "table":
         table.add_row("validation", "none (a measured table is its own ground truth)")
+    else:
+        table.add_row("validation", "none: not validated against whole networks")
     console.print(table)
+    if isinstance(profile, LutProfile):
+        c = profile.calibration
+        layers = Table(title=f"Layers (predicted = {c['scale']:.4g} x sum + {c['offset_ms']:.4g} ms)",
+                       title_justify="left")
+        for col in ("layer", "what", "ms", "how"):
+            layers.add_column(col, justify="right" if col == "ms" else "left")
+        for layer in profile.layers:
+            layers.add_row(layer["key"], layer.get("description", ""), f"{layer['ms']:.4f}", layer.get("method", ""))
+        console.print(layers)
 
 
 def profile(
-    device: str = typer.Option(..., help="Device name (new names are fine when importing)."),
+    device: str = typer.Option(..., help="Device name or alias (`hwdiff devices`); any new name when importing."),
     space: str = typer.Option("nb201", help="Search space."),
-    from_table: Path = typer.Option(None, "--from-table", help="Import a CSV with columns arch,latency_ms."),
-    dataset: str = typer.Option("", help="Dataset/input the measurements were made for (recorded)."),
+    from_table: Path = typer.Option(None, "--from-table", help="Import a CSV with columns arch,latency_ms instead "
+                                    "of measuring."),
+    dataset: str = typer.Option(None, help="Dataset whose input size is measured (default: the space's first, "
+                                "cifar10 for nb201); recorded when importing."),
+    backend: str = typer.Option(None, help="pytorch, pytorch-compile, onnxruntime, onnxruntime-trt, tensorrt "
+                                "(default: the device spec's)."),
+    precision: str = typer.Option(None, help="fp32 or fp16 (default: the device spec's)."),
+    batch: int = typer.Option(None, "--batch", help="Batch size (default: the device spec's)."),
+    threads: int = typer.Option(None, help="CPU threads, fixed for the run; 0 = one per physical core (default: "
+                                "the device spec's)."),
+    validate: int = typer.Option(100, help="Random whole networks to measure: half calibrate the table, half "
+                                 "check it. 0 skips validation."),
+    rounds: int = typer.Option(3, help="Passes over all layers and networks; each figure is the median over them."),
+    seed: int = typer.Option(0, help="Seed of the validation networks."),
+    realtime: bool = typer.Option(False, "--realtime", help="Time under SCHED_FIFO (root or CAP_SYS_NICE) so other "
+                                  "processes cannot preempt the measurement."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its side file."),
     out: Path = typer.Option(None, help="Write the profile here instead of $HWDIFF_HOME/profiles."),
-    force: bool = typer.Option(False, help="Replace an existing profile."),
+    force: bool = typer.Option(False, help="Replace an existing profile (and discard an unfinished run)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Build a device profile: import a per-architecture table (--from-table)."""
+    """Measure a device's latency lookup table (lut profile), or import a per-architecture table (--from-table)."""
     get_space(space)
-    if from_table is None:
-        raise HwdiffError("nothing to do: give --from-table FILE.csv (columns arch,latency_ms) to import "
-                          "measurements")
-    result = import_latency_table(from_table, device=device, space=space, dataset=dataset, out=out, force=force)
-    if json_out:
-        print_json({"file": str(result.path), "device": device, "space": space, "entries": len(result)})
+    if from_table is not None:
+        given = [name for name, value in (("--backend", backend), ("--precision", precision), ("--batch", batch),
+                                          ("--threads", threads), ("--resume", resume), ("--realtime", realtime))
+                 if value not in (None, False)]
+        if given:
+            raise HwdiffError(f"{', '.join(given)} describe a measurement; --from-table imports figures as they are "
+                              "(drop them, or drop --from-table to measure)")
+        result = import_latency_table(from_table, device=device, space=space, dataset=dataset or "", out=out,
+                                      force=force)
+        if json_out:
+            print_json({"file": str(result.path), "device": device, "space": space, "entries": len(result)})
+            return
+        console.print(f"imported {len(result)} architectures for device {device} ({space}) into {result.path}",
+                      markup=False)
         return
-    console.print(f"imported {len(result)} architectures for device {device} ({space}) into {result.path}",
-                  markup=False)
+    plan = plan_profile(device, space=space, dataset=dataset, backend=backend, precision=precision,
+                        batch_size=batch, threads=threads, validate=validate, rounds=rounds, seed=seed)
+    target = out if out is not None else default_output(plan)
+    side = partial_path(target)
+    if resume and not side.exists():
+        warn(f"nothing to resume ({side} does not exist); starting a new run")
+    err_console.print(
+        f"profiling {plan.device} ({plan.space}, {plan.dataset}) with {plan.backend} {plan.precision} "
+        f"batch {plan.batch_size}, {plan.threads} thread(s) on {plan.target}: "
+        f"{len(get_space(space).lut_layers(plan.dataset))} layers, {plan.validate} validation networks, "
+        f"{plan.rounds} round(s) -> {target}", markup=False)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("preparing", total=None)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        try:
+            report = run_profile(plan, out, force=force, resume=resume, realtime=realtime, progress=progress)
+        except KeyboardInterrupt:
+            bar.stop()
+            kept = side.exists()
+            err_console.print("interrupted; " + (f"the finished measurements are kept in {side}: run the same "
+                                                 "command with --resume to continue" if kept else
+                                                 "nothing was measured yet"), markup=False)
+            raise typer.Exit(130) from None
+    for line in report.warnings:
+        warn(line)
+    if report.throttle_reasons:
+        warn(f"the device throttled during the run ({'; '.join(report.throttle_reasons)}): its figures may be "
+             "slower than the device at full speed")
+    result = report.profile
+    summary = {"file": str(result.path), "device": result.device, "space": result.space, "dataset": result.dataset,
+               "backend": plan.backend, "precision": plan.precision, "batch_size": plan.batch_size,
+               "threads": plan.threads, "layers": len(result), "seconds": round(report.seconds, 1),
+               "resumed_jobs": report.resumed_jobs, "jobs": report.jobs, "disturbed_samples": report.disturbed_share,
+               "throttle_reasons": report.throttle_reasons, "calibration": result.calibration,
+               "validation": result.validation}
+    if json_out:
+        print_json(summary)
+        return
+    _print_validation(result)
+    console.print(f"{len(result)} layers and {plan.validate} networks measured in {report.seconds:.0f} s"
+                  + (f" ({report.resumed_jobs} of {report.jobs} measurements resumed)" if report.resumed_jobs else "")
+                  + f"; profile written to {result.path}", markup=False)
+
+
+def _print_validation(profile: LutProfile) -> None:
+    v = profile.validation
+    if not v:
+        console.print("not validated (--validate 0): the summed layer latencies are used uncalibrated", markup=False)
+        return
+    table = Table(title=f"Validation on {v['held_out']} held-out networks (calibrated on {v['fit']})",
+                  title_justify="left")
+    for col in ("MAPE", "within ±10 %", "within ±5 %", "Kendall tau", "max error", "uncalibrated MAPE"):
+        table.add_column(col, justify="right")
+    tau = v.get("kendall_tau")
+    table.add_row(f"{v['mape']:.1f} %", f"{v['within_10pct']:.0%}", f"{v['within_5pct']:.0%}",
+                  "-" if tau is None else f"{tau:.3f}", f"{v['max_abs_error_pct']:.1f} %",
+                  f"{v['uncalibrated_mape']:.1f} %")
+    console.print(table)

@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from torch import nn
 
+from hwdiff.data.oracle import get_accuracy_oracle
+from hwdiff.hardware import find_profile
 from hwdiff.spaces import get_space
 from hwdiff.spaces.complexity import Complexity, measure_complexity
+
+
+def _effnet_details(arch: str) -> dict[str, Any]:
+    from hwdiff.spaces.effnet import block_strings, count
+
+    return {"timm_blocks": block_strings(arch), "macs_thop": count(arch).macs_thop}
+
+
+# Space-specific facts printed beside params and MACs.
+SPACE_DETAILS: dict[str, Callable[[str], dict[str, Any]]] = {"effnet": _effnet_details}
+
+
+@dataclass
+class Accuracy:
+    value: float  # fraction
+    std: float | None
+    source: str  # "table" or "predictor"
+    metric: str
+
+
+@dataclass
+class Latency:
+    device: str
+    ms: float
+    profile: str
+    kind: str
+    validation: dict | None
 
 
 @dataclass
@@ -19,6 +50,9 @@ class NetworkSummary:
     num_classes: int
     input_size: tuple[int, int, int]
     complexity: Complexity
+    accuracy: Accuracy
+    latency: Latency | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         doc = asdict(self)
@@ -32,13 +66,28 @@ def build_network(arch: str, space: str, dataset: str, **kwargs) -> nn.Module:
     return get_space(space).create_model(arch, dataset, **kwargs)
 
 
-def summarize_network(arch: str, space: str, dataset: str) -> NetworkSummary:
+def summarize_network(arch: str, space: str, dataset: str | None = None, device: str | None = None) -> NetworkSummary:
+    """Build ``arch`` and report its size, accuracy (table or predicted) and, given a device, latency.
+
+    ``dataset`` defaults to the space's first one (nb201: cifar10, effnet: imagenet).
+    """
     sp = get_space(space)
+    dataset = dataset or next(iter(sp.datasets))
     info = sp.dataset(dataset)
     canonical = sp.canonical(arch)
+    oracle = get_accuracy_oracle(space, dataset)
+    value, std = oracle.predict([canonical])
+    latency = None
+    if device is not None:
+        profile = find_profile(device, space)
+        latency = Latency(profile.device, float(profile.predict([canonical])[0]), profile.name, profile.kind,
+                          profile.validation)
     model = sp.create_model(canonical, dataset)
     return NetworkSummary(
         space=space, dataset=dataset, arch=canonical, timm_name=sp.timm_name(dataset),
         num_classes=info.num_classes, input_size=info.input_size,
         complexity=measure_complexity(model, info.input_size),
+        accuracy=Accuracy(float(value[0]), None if std is None else float(std[0]), oracle.source, oracle.metric),
+        latency=latency,
+        details=SPACE_DETAILS[space](canonical) if space in SPACE_DETAILS else {},
     )

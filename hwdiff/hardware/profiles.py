@@ -4,13 +4,14 @@ Every profile is a portable JSON file (``schema_version``, provenance, units, it
 behind one interface, ``Profile.predict(archs) -> latency in ms``. Kinds:
 
 * ``table`` -- per-architecture measurements (shipped benchmark tables, imported CSVs);
-* ``lut``, ``model`` -- per-layer lookup tables and fitted regressions (added by later modules
-  through ``register_profile_kind``).
+* ``lut`` -- per-layer lookup tables measured by ``hwdiff profile`` (``hardware/lut.py``);
+* ``model`` -- fitted regressions (added by later modules through ``register_profile_kind``).
 """
 
 from __future__ import annotations
 
 import abc
+import datetime as dt
 import hashlib
 import json
 import math
@@ -67,6 +68,24 @@ class Profile(abc.ABC):
     def summary(self) -> str:
         """One line on how the figures were obtained."""
         return str(self.provenance.get("source", ""))
+
+    @property
+    def created(self) -> dt.datetime | None:
+        """When the figures were made (measured, imported or converted), if the provenance says."""
+        for key in ("created", "imported", "converted"):
+            value = self.provenance.get(key)
+            if isinstance(value, str):
+                try:
+                    when = dt.datetime.fromisoformat(value)
+                except ValueError:
+                    continue
+                return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+        return None
+
+    @property
+    def trusted(self) -> bool:
+        """A measured table is its own ground truth; any other kind must carry its validation."""
+        return self.kind == "table" or bool(self.validation)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -221,14 +240,19 @@ class ProfileCatalog:
         return [p for p in self.profiles if p.space == space]
 
     def find(self, device: str, space: str) -> Profile:
-        """The first profile of ``device`` for ``space``: user profiles win over shipped ones."""
-        for profile in self.profiles:
-            if profile.device == device and profile.space == space:
-                return profile
+        """The profile of ``device`` for ``space``: the newest validated one (tables count as validated).
+
+        Unvalidated profiles come last; on a tie the user's profiles win over shipped ones.
+        """
+        oldest = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+        candidates = [p for p in self.profiles if p.device == device and p.space == space]
+        if candidates:
+            return max(candidates, key=lambda p: (p.trusted, p.created or oldest))
         known = sorted({p.device for p in self.for_space(space)})
         raise HwdiffError(f"no profile for device {device!r} and space {space!r}; devices with a "
                           f"{space} profile: {', '.join(known) or 'none'} "
-                          f"(import one with `hwdiff profile --device {device} --space {space} --from-table FILE`)")
+                          f"(measure one on the device with `hwdiff profile --device {device} --space {space}`, "
+                          "or import measurements with `... --from-table FILE`)")
 
 
 def profile_dirs() -> list[Path]:

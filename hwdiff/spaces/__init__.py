@@ -6,9 +6,10 @@ import functools
 
 from hwdiff.errors import HwdiffError
 from hwdiff.spaces.base import DatasetInfo, GraphSpec, NodeAttribute, SearchSpace
+from hwdiff.spaces.effnet import EffNetSpace
 from hwdiff.spaces.nb201 import NB201Space
 
-_SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201Space}
+_SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201Space, "effnet": EffNetSpace}
 
 
 def space_names() -> list[str]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import abc
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,33 @@ class GraphSpec:
         if self.allowed is None:
             return np.ones((self.num_nodes, k), dtype=bool)
         return self.allowed[attribute].astype(bool)
+
+
+@dataclass(frozen=True)
+class LutLayer:
+    """One entry of a latency lookup table: a layer of the space's networks at one input shape.
+
+    ``repeatable`` layers keep their input shape, so ``hwdiff profile`` times a chain of copies and
+    keeps the marginal cost of one (no call overhead, no layout conversions at the chain's ends).
+
+    A *context* entry (``parts`` given) is a block made of other entries whose cost is not their sum
+    on backends that rewrite whole graphs (fusion, layout changes, shared subexpressions). Its value
+    is the interaction: the block's marginal cost minus its parts' entries, minus the same for the
+    ``reference`` block (the same context without what the entry is about; a reference names
+    itself and is 0). Eager backends run layer by layer and skip context entries.
+    """
+
+    key: str
+    description: str
+    input_shape: tuple[int, ...]  # one sample, e.g. (C, H, W)
+    build: Callable[[], nn.Module] = field(compare=False, repr=False)
+    repeatable: bool = False
+    parts: tuple[tuple[str, int], ...] = ()  # (key, count) of the entries the block is made of
+    reference: str | None = None
+
+    @property
+    def is_context(self) -> bool:
+        return bool(self.parts)
 
 
 @dataclass(frozen=True)
@@ -145,3 +176,21 @@ class SearchSpace(abc.ABC):
 
         self.dataset(dataset)
         return timm.create_model(self.timm_name(dataset), arch=self.canonical(arch), **kwargs)
+
+    # -- latency lookup tables (optional) ------------------------------------------------------
+    def lut_layers(self, dataset: str) -> list[LutLayer]:
+        """Every layer a lookup table needs to predict any network of the space on ``dataset``."""
+        raise self._no_lut()
+
+    def lut_usage(self, arch: str, dataset: str, context: bool = False) -> dict[str, int]:
+        """How many times the network of ``arch`` runs each ``lut_layers`` entry (by key).
+
+        ``context``: include the context entries (for tables of graph-rewriting backends).
+        """
+        raise self._no_lut()
+
+    def _no_lut(self) -> Exception:
+        from hwdiff.errors import HwdiffError
+
+        return HwdiffError(f"space {self.name!r} does not list its layers, so it has no lookup-table profile; "
+                           "import whole-network measurements with `hwdiff profile --from-table FILE`")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hwdiff.errors import InvalidArchError
-from hwdiff.spaces.base import DatasetInfo, GraphSpec, NodeAttribute, SearchSpace
+from hwdiff.spaces.base import DatasetInfo, GraphSpec, LutLayer, NodeAttribute, SearchSpace
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (to_node, from_node) of the 6 cell edges, in NB201 string order.
@@ -186,3 +186,15 @@ class NB201Space(SearchSpace):
     def timm_name(self, dataset: str) -> str:
         self.dataset(dataset)
         return f"nb201.{dataset}"
+
+    def lut_layers(self, dataset: str) -> list[LutLayer]:
+        from hwdiff.spaces.nb201.layers import nb201_lut_layers
+
+        info = self.dataset(dataset)
+        return nb201_lut_layers(info.input_size, info.num_classes)
+
+    def lut_usage(self, arch: str, dataset: str, context: bool = False) -> dict[str, int]:
+        from hwdiff.spaces.nb201.layers import nb201_lut_usage
+
+        self.dataset(dataset)
+        return nb201_lut_usage(arch, context)

@@ -1,0 +1,76 @@
+"""``hwdiff export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from hwdiff.cli.render import console, err_console, print_json
+from hwdiff.deploy.export import DEFAULT_OPSET, ExportOptions, ExportResult, export_formats
+from hwdiff.deploy.export import export as run_export
+from hwdiff.deploy.source import ModelSource, resolve_source
+
+
+def _describe(source: ModelSource) -> str:
+    if source.kind == "last-search":
+        device = f", searched for device {source.device}" if source.device else ""
+        return (f"no SOURCE given: the last search's best architecture {source.arch} (space {source.space}, "
+                f"dataset {source.dataset}{device}), random weights")
+    if source.kind == "checkpoint":
+        return (f"checkpoint {source.checkpoint}: {source.arch} (space {source.space}, {source.num_classes} classes), "
+                f"{source.weights} weights")
+    return f"{source.arch} (space {source.space}, dataset {source.dataset}), {source.weights} weights"
+
+
+def _parity_line(parity: dict) -> str:
+    return (f"parity vs PyTorch ({parity['runtime']}): max abs {parity['max_abs_error']:.3g}, "
+            f"max rel {parity['max_rel_error']:.3g} (atol {parity['atol']:g} + rtol {parity['rtol']:g} x max|logit|) "
+            "passed")
+
+
+def export(
+    source: str = typer.Argument(None, help="Architecture string, finetune checkpoint (or run directory); "
+                                            "default: the last search's best architecture."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help=f"{', '.join(export_formats())}."),
+    space: str = typer.Option(None, help="Space of an architecture string (default: nb201)."),
+    dataset: str = typer.Option(None, help="Dataset tag (classes, input size) (default: the space's first)."),
+    precision: str = typer.Option("fp32", help="fp32 or fp16."),
+    batch: int = typer.Option(1, help="Batch size of the exported input."),
+    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Export a dynamic batch dimension."),
+    output: Path = typer.Option(None, "--output", "-o", help="Output file or existing directory "
+                                                             "(default: $HWDIFF_HOME/exports/)."),
+    atol: float = typer.Option(None, help="Parity: absolute tolerance (default: 1e-4 fp32, 5e-2 fp16)."),
+    rtol: float = typer.Option(None, help="Parity: tolerance relative to the largest logit (default: 1e-5 fp32, "
+                                          "1e-2 fp16); passes when max|y - y_ref| <= atol + rtol * max|y_ref|."),
+    opset: int = typer.Option(DEFAULT_OPSET, help="ONNX opset."),
+    seed: int = typer.Option(0, help="Seed of random weights (architecture sources) and parity inputs."),
+    json_out: bool = typer.Option(False, "--json", help="Print the sidecar(s) as JSON."),
+) -> None:
+    """Export a network to ONNX (checked, parity-tested with ONNX Runtime), TorchScript or a TensorRT engine."""
+    options = ExportOptions(format=fmt, precision=precision, batch=batch, dynamic_batch=dynamic_batch,
+                            output=output, atol=atol, rtol=rtol, opset=opset,
+                            seed=seed)
+    options.validate()
+    model_source = resolve_source(source, space, dataset, seed)
+    result = run_export(model_source, options)
+    err_console.print(f"exported {_describe(model_source)}", markup=False, soft_wrap=True)
+    if json_out:
+        print_json([r.doc | {"path": str(r.path)} for r in [*result.extra, result]])
+        return
+    for r in [*result.extra, result]:
+        _print(r)
+
+
+def _print(result: ExportResult) -> None:
+    doc = result.doc
+    shape = "x".join(str(d) for d in doc["input"]["shape"])
+    exporter = doc["exporter"]
+    how = ", ".join(v for v in (exporter["name"], exporter.get("mode") or exporter.get("builder")) if v)
+    opset = f", opset {exporter['opset']}" if "opset" in exporter else ""
+    console.print(f"wrote {result.path} ({doc['format']}, {doc['precision']}, input {shape}, {how}{opset})",
+                  markup=False, soft_wrap=True)
+    parity = doc["parity"]
+    if "max_abs_error" in parity:
+        console.print(_parity_line(parity), markup=False, soft_wrap=True)
+    console.print(f"sidecar {result.sidecar}", markup=False, soft_wrap=True)

@@ -1,0 +1,162 @@
+"""TensorRT engines from ONNX: the ``tensorrt`` Python API where it is installed, else ``trtexec`` (Jetson).
+
+Precision across TensorRT versions:
+
+* TensorRT 8.x-10.x build *weakly typed* networks: the ONNX model stays fp32 and
+  ``BuilderFlag.FP16`` (``trtexec --fp16``) lets the builder pick fp16 kernels;
+* TensorRT 11 builds *strongly typed* networks only (no FP16 flag): precision is what the ONNX
+  model's tensors say, so an fp16 engine needs an fp16 ONNX model (``hwdiff export`` writes one)
+  and the network is created with ``NetworkDefinitionCreationFlag.STRONGLY_TYPED``
+  (``trtexec --stronglyTyped``).
+
+The choice is made from what the installed TensorRT offers (the FP16 flag's presence), not from
+its version string alone. Nothing here runs on a machine without TensorRT; the tests drive it with
+stand-ins of both APIs.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hwdiff.errors import HwdiffError
+from hwdiff.storage import atomic_path
+
+TRTEXEC_PATHS = ("/usr/src/tensorrt/bin/trtexec", "/usr/local/tensorrt/bin/trtexec")
+INSTALL_HINT = ("install it with `pip install 'hwdiff[trt]'` (x86-64 Linux/Windows with an NVIDIA GPU) or, on Jetson, "
+                "use JetPack's (python3-libnvinfer, or trtexec in /usr/src/tensorrt/bin)")
+WORKSPACE_BYTES = 1 << 30
+
+
+class TensorRTMissing(HwdiffError):
+    """Neither the ``tensorrt`` module nor ``trtexec`` exists here; the ONNX model was written anyway."""
+
+    def __init__(self, onnx_path: Path):
+        self.onnx_path = onnx_path
+        super().__init__(f"TensorRT is missing: wrote the ONNX model {onnx_path} but no engine; {INSTALL_HINT}, "
+                         "then run this again (or build on the target with trtexec --onnx=...)")
+
+
+@dataclass(frozen=True)
+class TensorRT:
+    """An installed TensorRT: the Python module, or the ``trtexec`` binary at ``trtexec``."""
+
+    kind: str  # "python" | "trtexec"
+    version: str
+    strongly_typed: bool  # True when the builder has no FP16 flag (TensorRT 11+)
+    trtexec: str | None = None
+
+
+def _trtexec_version(binary: str) -> tuple[int, int, str]:
+    """(major, minor, text) from trtexec's banner, e.g. ``[TensorRT v100500]`` (10.5) or ``[TensorRT v8601]`` (8.6)."""
+    try:
+        proc = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HwdiffError(f"trtexec at {binary} does not run ({exc}); fix or remove it") from None
+    match = re.search(r"TensorRT v(\d+)", proc.stdout + proc.stderr)
+    if not match:
+        raise HwdiffError(f"trtexec at {binary} printed no TensorRT version; is it TensorRT's trtexec?")
+    code = int(match.group(1))
+    major, minor = (code // 10000, code // 100 % 100) if code >= 100000 else (code // 1000, code // 100 % 10)
+    return major, minor, f"{major}.{minor}"
+
+
+def find_tensorrt() -> TensorRT | None:
+    """The TensorRT this machine has (the Python API first), or ``None``."""
+    try:
+        import tensorrt as trt
+    except ImportError:
+        trt = None
+    if trt is not None:
+        return TensorRT("python", trt.__version__, strongly_typed=not hasattr(trt.BuilderFlag, "FP16"))
+    binary = shutil.which("trtexec") or next((p for p in TRTEXEC_PATHS if Path(p).is_file()), None)
+    if binary is None:
+        return None
+    major, _, text = _trtexec_version(binary)
+    return TensorRT("trtexec", text, strongly_typed=major >= 11, trtexec=binary)
+
+
+def _shape(batch: int, input_size: tuple[int, ...]) -> tuple[int, ...]:
+    return (batch, *input_size)
+
+
+def build_engine(tensorrt: TensorRT, onnx_path: Path, engine_path: Path, precision: str, *, batch: int,
+                 dynamic_batch: bool, input_size: tuple[int, ...], max_batch: int) -> dict[str, Any]:
+    """Build and write the engine atomically; return what the sidecar records about the build."""
+    with atomic_path(engine_path) as tmp:
+        if tensorrt.kind == "python":
+            _build_python(onnx_path, tmp, precision, batch, dynamic_batch, input_size, max_batch)
+        else:
+            _build_trtexec(tensorrt, onnx_path, tmp, precision, batch, dynamic_batch, input_size, max_batch)
+    return {"builder": "tensorrt python API" if tensorrt.kind == "python" else f"trtexec ({tensorrt.trtexec})",
+            "tensorrt": tensorrt.version, "strongly_typed": tensorrt.strongly_typed,
+            "fp16_flag": precision == "fp16" and not tensorrt.strongly_typed,
+            "profile": {"min": _shape(1, input_size), "opt": _shape(batch, input_size),
+                        "max": _shape(max_batch, input_size)} if dynamic_batch else None,
+            "gpu": _gpu_name()}
+
+
+def _gpu_name() -> str | None:
+    try:
+        import torch
+
+        return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    except RuntimeError:
+        return None
+
+
+def _build_python(onnx_path: Path, out: Path, precision: str, batch: int, dynamic_batch: bool,
+                  input_size: tuple[int, ...], max_batch: int) -> None:
+    import tensorrt as trt
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    strongly_typed = not hasattr(trt.BuilderFlag, "FP16")
+    flags = 0
+    if strongly_typed:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    elif int(trt.__version__.split(".")[0]) < 10:  # explicit batch became the only mode in TensorRT 10
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise HwdiffError(f"TensorRT {trt.__version__} cannot parse {onnx_path}: {errors[:300]}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    if precision == "fp16" and not strongly_typed:
+        config.set_flag(trt.BuilderFlag.FP16)
+    if dynamic_batch:
+        profile = builder.create_optimization_profile()
+        profile.set_shape("input", _shape(1, input_size), _shape(batch, input_size), _shape(max_batch, input_size))
+        config.add_optimization_profile(profile)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise HwdiffError(f"TensorRT {trt.__version__} could not build an engine from {onnx_path} "
+                          "(its log above says why)")
+    out.write_bytes(bytes(serialized))
+
+
+def _build_trtexec(tensorrt: TensorRT, onnx_path: Path, out: Path, precision: str, batch: int, dynamic_batch: bool,
+                   input_size: tuple[int, ...], max_batch: int) -> None:
+    major, minor = (int(v) for v in tensorrt.version.split(".")[:2])
+    cmd = [tensorrt.trtexec, f"--onnx={onnx_path}", f"--saveEngine={out}"]
+    if precision == "fp16":
+        cmd.append("--stronglyTyped" if tensorrt.strongly_typed else "--fp16")
+    if dynamic_batch:
+        dims = "x".join(str(d) for d in input_size)
+        cmd += [f"--minShapes=input:1x{dims}", f"--optShapes=input:{batch}x{dims}",
+                f"--maxShapes=input:{max_batch}x{dims}"]
+    cmd.append("--skipInference" if (major, minor) >= (8, 6) else "--buildOnly")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise HwdiffError(f"cannot run {tensorrt.trtexec} ({exc})") from None
+    if proc.returncode != 0 or not out.exists() or out.stat().st_size == 0:
+        tail = [line for line in (proc.stdout + proc.stderr).splitlines() if "ERROR" in line or "Error" in line]
+        reason = tail[-1] if tail else f"exit code {proc.returncode}"
+        raise HwdiffError(f"trtexec could not build an engine from {onnx_path}: {reason[:300]}")
