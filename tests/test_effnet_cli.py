@@ -1,17 +1,10 @@
 import json
 
 import pytest
-import torch
 
 from hwdiff.spaces.effnet import B0
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def test_build_effnet_json(cli):

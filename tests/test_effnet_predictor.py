@@ -3,7 +3,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from hwdiff.data.effnet import effnet_records
 from hwdiff.data.effnet_metrics import kendall_tau, regression_metrics, spearman_rho
@@ -14,13 +13,7 @@ from hwdiff.errors import HwdiffError
 from hwdiff.spaces import get_space
 from hwdiff.spaces.effnet.features import arch_features
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def brute_force_tau_b(a, b):

@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from hwdiff.data.effnet import MEASUREMENTS, effnet_records
 from hwdiff.data.effnet_metrics import regression_metrics
@@ -15,12 +14,7 @@ from hwdiff.spaces import get_space
 DEVICES = ("a100", "rtx3090", "tpuv2", "tpuv3", "zcu102", "vck190")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.mark.parametrize("device", DEVICES)

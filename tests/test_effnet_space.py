@@ -17,13 +17,7 @@ from hwdiff.spaces.effnet.layers import BN_OPS
 SPACE = get_space("effnet")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: a 2-core machine shared with other jobs stalls badly when torch spins two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 # Every choice appears: expansion 1/4/6, kernel 3/5, 1-4 layers, SE on and off, e1 in a strided stage.
 SAMPLE = [

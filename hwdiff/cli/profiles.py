@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hwdiff import __version__
 from hwdiff.cli.render import console, err_console, print_json, warn
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware import LutProfile, load_catalog, read_profile
 from hwdiff.hardware.profiles import Profile, profile_dirs
 from hwdiff.hardware.profiling import default_output, partial_path, plan_profile, run_profile
+from hwdiff.hardware.remote import Remote, RemoteProfileRun, format_progress
 from hwdiff.hardware.table_import import import_latency_table
 from hwdiff.spaces import get_space
 
@@ -140,14 +145,24 @@ def profile(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its side file."),
     out: Path = typer.Option(None, help="Write the profile here instead of $HWDIFF_HOME/profiles."),
     force: bool = typer.Option(False, help="Replace an existing profile (and discard an unfinished run)."),
+    remote: str = typer.Option(None, "--remote", help="Measure on another machine, ssh://user@host or "
+                               "ssh://user@host:port, which has the same hwdiff version; the profile is copied back "
+                               "here (docs/remote.md)."),
+    identity: Path = typer.Option(None, "--identity", help="Private key for --remote (ssh -i)."),
+    remote_python: str = typer.Option(None, "--remote-python", help="The Python on the remote machine that has "
+                                      "hwdiff (default: python3)."),
+    progress_lines: bool = typer.Option(False, "--progress-lines", hidden=True, help="Progress as JSON lines on "
+                                        "stderr instead of a bar (what --remote reads on the other side)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Measure a device's latency lookup table (lut profile), or import a per-architecture table (--from-table)."""
     get_space(space)
+    if remote is None and (identity is not None or remote_python is not None):
+        raise HwdiffError("--identity and --remote-python go with --remote ssh://user@host; add --remote or drop them")
     if from_table is not None:
         given = [name for name, value in (("--backend", backend), ("--precision", precision), ("--batch", batch),
-                                          ("--threads", threads), ("--resume", resume), ("--realtime", realtime))
-                 if value not in (None, False)]
+                                          ("--threads", threads), ("--resume", resume), ("--realtime", realtime),
+                                          ("--remote", remote)) if value not in (None, False)]
         if given:
             raise HwdiffError(f"{', '.join(given)} describe a measurement; --from-table imports figures as they are "
                               "(drop them, or drop --from-table to measure)")
@@ -158,6 +173,12 @@ def profile(
             return
         console.print(f"imported {len(result)} architectures for device {device} ({space}) into {result.path}",
                       markup=False)
+        return
+    if remote is not None:
+        options = {"device": device, "space": space, "dataset": dataset, "backend": backend, "precision": precision,
+                   "batch_size": batch, "threads": threads, "validate": validate, "rounds": rounds, "seed": seed}
+        _profile_remote(Remote(remote, identity=identity, python=remote_python), options, out=out, force=force,
+                        resume=resume, realtime=realtime, json_out=json_out)
         return
     plan = plan_profile(device, space=space, dataset=dataset, backend=backend, precision=precision,
                         batch_size=batch, threads=threads, validate=validate, rounds=rounds, seed=seed)
@@ -170,12 +191,13 @@ def profile(
         f"batch {plan.batch_size}, {plan.threads} thread(s) on {plan.target}: "
         f"{len(get_space(space).lut_layers(plan.dataset))} layers, {plan.validate} validation networks, "
         f"{plan.rounds} round(s) -> {target}", markup=False)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with _progress_bar(quiet=progress_lines) as bar:
         task = bar.add_task("preparing", total=None)
 
         def progress(done: int, total: int, label: str) -> None:
+            if progress_lines:
+                sys.stderr.write(format_progress(done, total, label) + "\n")
+                sys.stderr.flush()
             bar.update(task, completed=done, total=total, description=label)
 
         try:
@@ -187,6 +209,9 @@ def profile(
                                                  "command with --resume to continue" if kept else
                                                  "nothing was measured yet"), markup=False)
             raise typer.Exit(130) from None
+        except BrokenPipeError:  # whoever reads our output is gone (a dropped --remote connection)
+            _drop_stdio()  # the side file was saved on the way out; nobody is left to tell
+            raise typer.Exit(141) from None
     for line in report.warnings:
         warn(line)
     if report.throttle_reasons:
@@ -206,6 +231,66 @@ def profile(
     console.print(f"{len(result)} layers and {plan.validate} networks measured in {report.seconds:.0f} s"
                   + (f" ({report.resumed_jobs} of {report.jobs} measurements resumed)" if report.resumed_jobs else "")
                   + f"; profile written to {result.path}", markup=False)
+
+
+def _progress_bar(quiet: bool = False) -> Progress:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    return Progress(*columns, console=err_console, transient=True, disable=quiet)
+
+
+def _drop_stdio() -> None:
+    """Point stdout and stderr at /dev/null, so that exiting does not fail again on the broken pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+
+
+def _profile_remote(remote: Remote, options: dict[str, Any], *, out: Path | None, force: bool, resume: bool,
+                    realtime: bool, json_out: bool) -> None:
+    """``hwdiff profile --remote``: check the board, run the same profiling there, copy the profile back."""
+    where = remote.target.destination
+    err_console.print(f"checking {remote.target.url} (Python {remote.python!r}, hwdiff {__version__}) ...",
+                      markup=False)
+    run = RemoteProfileRun.prepare(remote, options, out=out, force=force, resume=resume, realtime=realtime)
+    board = run.board
+    err_console.print(f"{where} is {board.host}: Python {board.python} ({board.executable}), hwdiff {board.hwdiff}",
+                      markup=False)
+    if run.finished_on_board:
+        err_console.print(f"{where} has finished this run already (--resume): copying {run.remote_target}",
+                          markup=False)
+    with _progress_bar() as bar:
+        task = bar.add_task(f"starting on {where}", total=None)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        def board_line(line: str) -> None:
+            bar.console.print(f"[{where}] {line}", markup=False, soft_wrap=True)
+
+        try:
+            result = run.run(progress=progress, on_line=board_line)
+        except KeyboardInterrupt:
+            bar.stop()
+            err_console.print(f"interrupted; {where} keeps what it finished in {run.remote_partial}: run the same "
+                              "command with --resume to continue", markup=False)
+            raise typer.Exit(130) from None
+    profile = result.profile
+    summary = {**result.summary, "file": str(profile.path), "layers": len(profile),
+               "validation": profile.validation, "calibration": profile.calibration,
+               "remote": profile.provenance["remote"]}
+    if json_out:
+        print_json(summary)
+        return
+    _print_validation(profile)
+    how = (f"copied from {where}" if result.copied_only else
+           f"{len(profile)} layers and {profile.provenance['plan']['validate']} networks measured on {where} in "
+           f"{result.summary.get('seconds', 0):.0f} s")
+    resumed = result.summary.get("resumed_jobs")
+    if resumed:
+        how += f" ({resumed} of {result.summary['jobs']} measurements resumed)"
+    console.print(f"{how}; profile written to {profile.path}", markup=False)
 
 
 def _print_validation(profile: LutProfile) -> None:

@@ -27,8 +27,10 @@ from hwdiff.search.train import DEFAULT_TRAIN, TrainedModel, resolve_context, tr
 from hwdiff.search.training_set import build_training_set
 
 SPACE = typer.Option("nb201", help="Search space.")
-DATASET = typer.Option("cifar10", help="Dataset whose accuracy is conditioned on and reported.")
-DEVICE = typer.Option("pixel3", help="Target device (see `hwdiff devices`).")
+DATASET = typer.Option(None, help="Dataset whose accuracy is conditioned on and reported "
+                                   "(default: the space's first: cifar10 for nb201, imagenet for effnet).")
+DEVICE = typer.Option(None, help="Target device (see `hwdiff devices`; default: pixel3 for nb201, a100 for "
+                                  "effnet).")
 PROFILE = typer.Option(None, "--profile", help="Use this profile file instead of the device's default one.")
 SEED = typer.Option(0, help="Seed: the same seed gives the same model and the same samples.")
 JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
@@ -51,7 +53,7 @@ def training_progress(quiet: bool) -> Iterator:
         yield update
 
 
-def _train(space: str, dataset: str, device: str, profile: Path | None, labels: int | None, seed: int,
+def _train(space: str, dataset: str | None, device: str | None, profile: Path | None, labels: int | None, seed: int,
            train_steps: int | None, force: bool = False, quiet: bool = False,
            constraints: Constraints | None = None) -> tuple:
     """Resolve names, check the constraints can be met at all, then load or train the generator."""
@@ -220,35 +222,54 @@ def predict(
         raise HwdiffError("no architectures given: pass them as arguments or with --archs FILE (one per line)")
     ctx = resolve_context(space, dataset, device, profile)
     canonical = [ctx.space.canonical(a) for a in given]
-    scored = Scorer(ctx.space, dataset, ctx.oracle, ctx.profile).score(canonical, with_params=True)
+    scored = Scorer(ctx.space, ctx.dataset, ctx.oracle, ctx.profile).score(canonical, with_params=True)
     if json_out:
         print_json([{k: v for k, v in c.to_json().items() if k != "novel"} for c in scored])
         return
-    console.print(f"space {space} · dataset {dataset} ({ctx.oracle.metric}) · device {ctx.device} "
+    console.print(f"space {space} · dataset {ctx.dataset} ({ctx.oracle.metric}) · device {ctx.device} "
                   f"({scored[0].latency_source})", markup=False)
     console.print(_candidate_table("Predictions", scored, novelty=False))
 
 
 def bench_search(
-    dataset: list[str] = typer.Option(list(benchmark.DATASETS), help="Datasets (repeat the option)."),
-    device: list[str] = typer.Option(list(benchmark.DEVICES), help="Devices (repeat the option)."),
-    quantile: list[int] = typer.Option(list(benchmark.QUANTILES), help="Latency-budget quantiles in percent."),
+    space: str = typer.Option("nb201", help="nb201 (regret against the full table) or effnet (against the records)."),
+    dataset: list[str] = typer.Option(None, help="nb201 datasets (repeatable; default all three)."),
+    device: list[str] = typer.Option(None, help="Devices (repeatable; default: the benchmark's set for the space)."),
+    quantile: list[int] = typer.Option(None, help="Latency-budget quantiles in percent (repeatable)."),
     samples: int = typer.Option(1000, help="Samples per search."),
     seed: int = SEED,
     json_out: bool = JSON,
 ) -> None:
-    """Benchmark search on nb201: training time, archs/s, feasible share and regret per latency budget."""
-    if samples <= 0 or any(not 0 < q < 100 for q in quantile):
+    """Benchmark search: training time, archs/s, feasible share, and regret (nb201) or the margin over the
+    best shipped record (effnet) per latency budget."""
+    if space not in ("nb201", "effnet"):
+        raise HwdiffError(f"bench-search covers nb201 and effnet, not {space!r}")
+    if samples <= 0 or any(not 0 < q < 100 for q in quantile or ()):
         raise HwdiffError("--samples must be at least 1 and every --quantile between 1 and 99")
 
     def show(row: object) -> None:
         if not json_out:
             err_console.print(f"  {row}", markup=False)
 
-    doc = benchmark.run_benchmark(dataset, device, quantile, samples, seed, on_row=show)
+    if space == "effnet":
+        doc = benchmark.run_effnet_benchmark(device or benchmark.EFFNET_DEVICES,
+                                             quantile or benchmark.EFFNET_QUANTILES, samples, seed, on_row=show)
+    else:
+        doc = benchmark.run_benchmark(dataset or benchmark.DATASETS, device or benchmark.DEVICES,
+                                      quantile or benchmark.QUANTILES, samples, seed, on_row=show)
     if json_out:
         print_json(doc)
         return
+    if space == "effnet":
+        _render_effnet_bench(doc)
+    else:
+        _render_nb201_bench(doc)
+    for t in doc["training"]:
+        console.print(f"training {t['dataset']}/{t['device']}: {t['train_seconds']:.0f} s, {t['steps']} steps"
+                      f"{' (loaded)' if t['reused'] else ''}", markup=False)
+
+
+def _render_nb201_bench(doc: dict) -> None:
     table = Table(title="Search under a latency budget (nb201, 200-epoch test accuracy)", title_justify="left")
     for col in ("dataset", "device", "quantile", "budget", "feasible", "regret (pp)", "best", "returned", "unique"):
         table.add_column(col, justify="right")
@@ -260,9 +281,23 @@ def bench_search(
     for r in doc["sampling"]:
         console.print(f"sampling at batch {r['batch']}: {r['archs_per_second']:.0f} archs/s "
                       f"(valid {r['valid']:.0%})", markup=False)
-    for t in doc["training"]:
-        console.print(f"training {t['dataset']}/{t['device']}: {t['train_seconds']:.0f} s, {t['steps']} steps"
-                      f"{' (loaded)' if t['reused'] else ''}", markup=False)
     s = doc["summary"]
     console.print(f"mean regret {s['mean_regret']:.2f} pp, max {s['max_regret']:.2f} pp; lowest feasible share "
                   f"at or above the 25% quantile {s['min_feasible_at_or_above_q25']:.1%}", markup=False)
+
+
+def _render_effnet_bench(doc: dict) -> None:
+    table = Table(title="Search under a latency budget (effnet, predicted proxy-trained top-1)", title_justify="left")
+    for col in ("device", "quantile", "budget", "feasible", "top-1 predicted", "best record predicted",
+                "its measured", "margin (pp)", "archs/s"):
+        table.add_column(col, justify="right")
+    for r in doc["budgets"]:
+        table.add_row(r["device"], f"{r['quantile']}%", f"{r['budget_ms']:.3g} ms", f"{r['feasible']:.1%}",
+                      "-" if r["returned_predicted"] is None else f"{r['returned_predicted']:.2f}",
+                      f"{r['record_predicted']:.2f}", f"{r['record_measured']:.2f}",
+                      "-" if r["margin"] is None else f"{r['margin']:+.2f}", f"{r['archs_per_second']:.0f}")
+    console.print(table)
+    s = doc["summary"]
+    console.print(f"every top-1 at least as good as the best record: {s['all_at_least_best_record']}; "
+                  f"smallest margin {s['min_margin']}; slowest sampling {s['min_archs_per_second']:.0f} archs/s",
+                  markup=False)

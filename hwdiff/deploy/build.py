@@ -72,7 +72,7 @@ def summarize_network(arch: str, space: str, dataset: str | None = None, device:
     ``dataset`` defaults to the space's first one (nb201: cifar10, effnet: imagenet).
     """
     sp = get_space(space)
-    dataset = dataset or next(iter(sp.datasets))
+    dataset = dataset or sp.default_dataset
     info = sp.dataset(dataset)
     canonical = sp.canonical(arch)
     oracle = get_accuracy_oracle(space, dataset)

@@ -383,20 +383,28 @@ class TensorRTBackend(Backend):
         import tensorrt as trt
         import torch
 
-        x = self._example(input_shape).to(torch.float32)  # fp16 comes from the builder flag
-        onnx_bytes = export_onnx(module.eval().to("cuda"), x)
+        # TensorRT <= 10 lowers precision by a builder flag; TensorRT 11 has no FP16 flag and builds a
+        # strongly typed network, so there the fp16 model itself is exported.
+        strongly_typed = not hasattr(trt.BuilderFlag, "FP16")
+        half = self.options.precision == "fp16" and strongly_typed
+        module = module.eval().to("cuda")
+        x = self._example(input_shape).to(torch.float16 if half else torch.float32)
+        onnx_bytes = export_onnx(module.half() if half else module, x)
         logger = trt.Logger(trt.Logger.ERROR)
         builder = trt.Builder(logger)
-        explicit = 0 if int(trt.__version__.split(".")[0]) >= 10 else \
-            1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-        network = builder.create_network(explicit)
+        if strongly_typed:
+            flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+        else:
+            flags = 0 if int(trt.__version__.split(".")[0]) >= 10 else \
+                1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+        network = builder.create_network(flags)
         parser = trt.OnnxParser(network, logger)
         if not parser.parse(onnx_bytes):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise HwdiffError(f"TensorRT cannot parse the exported ONNX model: {errors}")
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 30)
-        if self.options.precision == "fp16":
+        if self.options.precision == "fp16" and not strongly_typed:
             config.set_flag(trt.BuilderFlag.FP16)
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:

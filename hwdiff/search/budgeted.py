@@ -134,7 +134,7 @@ def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGen
         result.rounds = round_no
         labels = np.array([budget.labels.get(a, np.nan) for a in archs])
         training = TrainingSet(archs, labels, lat)
-        if round_no == 1:  # the accuracy scale is fixed from the first labels
+        if round_no == 1:  # the accuracy scale is fixed from the first labels; z-scores extend past them
             generator.scales["accuracy"] = ConditionScale.fit("accuracy", labels[training.labelled], log=False)
         generator.fit(training, replace(TrainConfig(), steps=config.round_steps, warmup_steps=20),
                       seed=seed * 1000 + round_no, labelled_share=config.labelled_share)

@@ -40,9 +40,9 @@ class ArchGenerator:
         timed = ~np.isnan(training.latency_ms)
         scales = {  # a condition nobody has a value for keeps a placeholder scale; it is never present
             "accuracy": ConditionScale.fit("accuracy", training.accuracy[labelled] if labelled.any()
-                                           else np.array([0.5]), log=False),
+                                           else np.array([0.5]), log=False, method="quantile"),
             "latency": ConditionScale.fit("latency", training.latency_ms[timed] if timed.any()
-                                          else np.array([1.0]), log=True),
+                                          else np.array([1.0]), log=True, method="quantile"),
         }
         return cls(space, GraphDenoiser(layout, config), transitions, scales)
 
@@ -102,5 +102,5 @@ class ArchGenerator:
                                           list(tensors["node_marginals"]), tensors["edge_marginals"])
         denoiser = GraphDenoiser(layout, DenoiserConfig(**meta["denoiser"]))
         denoiser.load_state_dict(tensors["denoiser"])
-        scales = {k: ConditionScale(**v) for k, v in meta["scales"].items()}
+        scales = {k: ConditionScale(**{**v, "knots": tuple(v.get("knots", ()))}) for k, v in meta["scales"].items()}
         return cls(space, denoiser, transitions, scales)

@@ -22,7 +22,7 @@ from hwdiff.search.generator import ArchGenerator
 from hwdiff.spaces import get_space
 from hwdiff.storage import atomic_path, atomic_write_text, user_dir
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2  # 2: quantile condition scales
 
 
 @dataclass(frozen=True)

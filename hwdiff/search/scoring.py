@@ -14,7 +14,6 @@ import numpy as np
 from hwdiff.data.oracle import AccuracyOracle
 from hwdiff.hardware.profiles import Profile
 from hwdiff.spaces.base import SearchSpace
-from hwdiff.spaces.complexity import measure_complexity
 
 
 @dataclass
@@ -47,12 +46,7 @@ class Scorer:
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019  (one scorer per command; bounded)
     def params(self, arch: str) -> int:
-        model = self.space.create_model(arch, self.dataset)
-        return sum(p.numel() for p in model.parameters())
-
-    def macs(self, arch: str) -> int:
-        model = self.space.create_model(arch, self.dataset)
-        return measure_complexity(model, self.space.dataset(self.dataset).input_size).macs
+        return self.space.param_count(arch, self.dataset)
 
     def score(self, archs: Sequence[str], with_params: bool = False) -> list[Candidate]:
         """Canonical archs -> candidates (params only when asked: it builds every network)."""

@@ -38,8 +38,15 @@ class SearchContext:
     device: str
 
 
-def resolve_context(space: str, dataset: str, device: str, profile_path: Path | None = None) -> SearchContext:
+DEFAULT_DEVICES = {"nb201": "pixel3", "effnet": "a100"}  # a measured table / fitted model ships for each
+
+
+def resolve_context(space: str, dataset: str | None, device: str | None, profile_path: Path | None = None
+                    ) -> SearchContext:
+    """Names -> objects; ``dataset``/``device`` None mean the space's defaults (printed by the commands)."""
     sp = get_space(space)
+    dataset = dataset or sp.default_dataset
+    device = device or DEFAULT_DEVICES.get(space, "cpu")
     oracle = get_accuracy_oracle(space, dataset)
     profile = find_profile(device, space, profile_path)
     return SearchContext(sp, dataset, oracle, profile, profile.device)

@@ -155,6 +155,11 @@ class SearchSpace(abc.ABC):
         """A different architecture that differs from ``arch`` in one choice."""
 
     # -- networks ------------------------------------------------------------------------------
+    @property
+    def default_dataset(self) -> str:
+        """The dataset commands use when none is given: the space's first (nb201: cifar10)."""
+        return next(iter(self.datasets))
+
     def dataset(self, name: str) -> DatasetInfo:
         from hwdiff.errors import HwdiffError
 
@@ -176,6 +181,10 @@ class SearchSpace(abc.ABC):
 
         self.dataset(dataset)
         return timm.create_model(self.timm_name(dataset), arch=self.canonical(arch), **kwargs)
+
+    def param_count(self, arch: str, dataset: str) -> int:
+        """Parameters of ``arch``'s network (spaces with a closed form override this; default: build it)."""
+        return sum(p.numel() for p in self.create_model(arch, dataset).parameters())
 
     # -- latency lookup tables (optional) ------------------------------------------------------
     def lut_layers(self, dataset: str) -> list[LutLayer]:

@@ -236,6 +236,12 @@ class EffNetSpace(SearchSpace):
         self.dataset(dataset)
         return f"effnet.{dataset}"
 
+    def param_count(self, arch: str, dataset: str) -> int:
+        """Counted from the block list (equal to the built network's, tested): no network is built."""
+        from hwdiff.spaces.effnet.layers import count
+
+        return count(self.canonical(arch), self.dataset(dataset).num_classes).params
+
     def lut_layers(self, dataset: str) -> list[LutLayer]:
         from hwdiff.spaces.effnet.lut import effnet_lut_layers
 
