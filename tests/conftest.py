@@ -38,7 +38,7 @@ def cli(capsys):
 
 @pytest.fixture
 def one_thread():
-    """One torch thread: EfficientNet forwards on a busy 2-core machine thrash with two."""
+    """One torch thread: on a busy 2-core machine OpenMP spinning makes two threads many times slower."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

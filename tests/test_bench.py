@@ -6,13 +6,13 @@ import json
 import shutil
 
 import pytest
-from test_finetune_data import CHEAP_ARCH, single_thread  # noqa: F401 (a fixture)
+from test_finetune_data import CHEAP_ARCH
 
 from hwdiff.deploy.export import ExportOptions, export
 from hwdiff.deploy.source import resolve_source
 from hwdiff.hardware import find_profile
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ from hwdiff.data.nb201 import NB201Benchmark
 from hwdiff.search import evaluation
 from hwdiff.search.baselines import random_search, regularized_evolution
 from hwdiff.search.budget import BudgetExceeded, LabelBudget
-from hwdiff.search.budgeted import BudgetedConfig
+from hwdiff.search.budgeted import BudgetedConfig, one_choice_away
 from hwdiff.search.evaluation import EvalConfig, evaluate
 from hwdiff.spaces import get_space
 
 SPACE = get_space("nb201")
 ARCHS = SPACE.enumerate()
-TINY = BudgetedConfig(initial=8, per_round=6, samples=60, round_steps=20, pretrain_steps=60, sampling_steps=5)
+TINY = BudgetedConfig(initial_share=0.4, rounds=2, samples=60, round_steps=20, pretrain_steps=60, sampling_steps=5)
 
 
 def fake_labels(archs):
@@ -55,6 +55,22 @@ def test_evolution_mutates_one_op_and_respects_feasibility():
     for child in labelled[6:]:
         assert any(sum(x != y for x, y in zip(SPACE.ops(child), SPACE.ops(p))) == 1
                    for p in labelled[:labelled.index(child)])
+
+
+def test_one_choice_away_keeps_the_neighbours_of_the_parents_in_order():
+    rng = np.random.default_rng(3)
+    parent, stranger = SPACE.random_archs(2, rng)
+    child = SPACE.mutate(parent, rng)
+    grandchild = next(g for g in (SPACE.mutate(child, rng) for _ in range(50))
+                      if sum(x != y for x, y in zip(SPACE.ops(g), SPACE.ops(parent))) == 2)
+    assert one_choice_away(SPACE, [grandchild, child, stranger, parent], [parent]) == [child, parent]
+    assert one_choice_away(SPACE, [child], []) == [] and one_choice_away(SPACE, [], [parent]) == []
+
+
+def test_split_gives_every_budget_the_same_rounds():
+    config = BudgetedConfig()
+    assert [config.split(b) for b in (200, 100, 50)] == [(50, 30), (25, 15), (12, 8)]
+    assert BudgetedConfig(initial_share=1.0).split(10) == (10, 1)
 
 
 def tiny_config(**kw):
@@ -107,11 +123,12 @@ def test_hardware_constrained_finalists_are_feasible():
 
 
 def test_eval_json_contract(cli):
-    result = cli("eval", "--dataset", "cifar10", "--budget", "12", "--finalists", "2", "--seeds", "1",
-                 "--methods", "random,evolution", "--json")
+    result = cli("eval", "--dataset", "cifar10", "--budget", "12", "--finalists", "2", "--seeds", "2",
+                 "--first-seed", "10", "--methods", "random,evolution", "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)
     assert {r["method"] for r in doc["runs"]} == {"random", "evolution"}
+    assert sorted({r["seed"] for r in doc["runs"]}) == [10, 11]
     for r in doc["runs"]:
         assert set(r) >= {"method", "seed", "test_accuracy", "labels_used", "finalists", "seconds"}
         assert r["labels_used"] == 12
@@ -123,6 +140,7 @@ def test_eval_json_contract(cli):
     (("--budget", "5", "--finalists", "10"), "below --finalists"),
     (("--budget", "0"), "must be a positive number"),
     (("--seeds", "-1"), "must be a positive number"),
+    (("--first-seed", "-3"), "--first-seed must be 0 or more"),
     (("--methods", "hwdiff,genetic"), "unknown method(s) genetic"),
     (("--device", "toaster", "--latency", "5ms"), "unknown device 'toaster'"),
     (("--device", "pixel3"), "go together"),

@@ -15,14 +15,14 @@ import onnxruntime as ort
 import pytest
 import torch
 from test_finetune import read_only_dir
-from test_finetune_data import CHEAP_ARCH, single_thread  # noqa: F401 (a fixture)
+from test_finetune_data import CHEAP_ARCH
 
 from hwdiff.deploy.data import make_synthetic_image_folder
 from hwdiff.deploy.finetune import finetune
 from hwdiff.search.history import save_last_search
 from hwdiff.spaces import get_space
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def export_json(cli, *args):

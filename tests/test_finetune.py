@@ -7,13 +7,13 @@ import json
 
 import pytest
 import torch
-from test_finetune_data import CHEAP_ARCH, single_thread  # noqa: F401 (a fixture)
+from test_finetune_data import CHEAP_ARCH
 
 from hwdiff.deploy.checkpoint import load_checkpoint
 from hwdiff.deploy.data import make_synthetic_image_folder
 from hwdiff.deploy.finetune import finetune
 
-pytestmark = pytest.mark.usefixtures("single_thread")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,6 @@ from hwdiff.errors import HwdiffError
 CHEAP_ARCH = "|nor_conv_1x1~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"
 
 
-@pytest.fixture
-def single_thread():
-    """One intra-op thread: on a small shared machine OpenMP spinning makes 2 threads ~10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_open_image_data_reads_classes_and_counts(tmp_path):
     data = open_image_data(make_synthetic_image_folder(tmp_path / "d", classes=3, per_class=4, val_per_class=2, size=8))
     assert data.layout == "imagefolder"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from test_finetune_data import CHEAP_ARCH, single_thread  # noqa: F401 (a fixture)
+from test_finetune_data import CHEAP_ARCH
 
 from hwdiff.deploy.checkpoint import load_checkpoint
 from hwdiff.deploy.data import make_synthetic_image_folder
@@ -25,7 +25,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.usefixtures("single_thread")
+@pytest.mark.usefixtures("one_thread")
 def test_two_process_torchrun_matches_one_process(tmp_path, hwdiff_home):
     """2 ranks x batch 8 against 1 process x batch 8 x 2 accumulation steps: the same micro-batches in the same
     BatchNorm groups and the same mean gradient, so the weights agree up to float summation order. BatchNorm

@@ -24,7 +24,8 @@ def eval_command(
     dataset: list[str] = typer.Option(["cifar10"], help="Dataset(s): cifar10, cifar100, imagenet16 (repeatable)."),
     budget: int = typer.Option(200, help="12-epoch validation labels each method may see."),
     finalists: int = typer.Option(10, help="Cells each method names; the result is the best of them."),
-    seeds: int = typer.Option(10, help="Seeds 0..N-1."),
+    seeds: int = typer.Option(10, help="Number of seeds: FIRST..FIRST+N-1."),
+    first_seed: int = typer.Option(0, "--first-seed", help="The first seed (10: seeds no setting was tuned on)."),
     methods: str = typer.Option(",".join(METHODS), help="Comma-separated: hwdiff, random, evolution."),
     device: str = typer.Option(None, help="Hardware-constrained variant: device whose latency bounds the search."),
     latency: str = typer.Option(None, help="Latency budget on --device, e.g. 5ms."),
@@ -35,7 +36,7 @@ def eval_command(
         get_space(space)
         raise HwdiffError(f"the label-budget protocol needs a complete accuracy table; space {space!r} has none "
                           "(accepted: nb201)")
-    configs = [EvalConfig(dataset=d, budget=budget, finalists=finalists, seeds=seeds,
+    configs = [EvalConfig(dataset=d, budget=budget, finalists=finalists, seeds=seeds, first_seed=first_seed,
                           methods=tuple(m.strip() for m in methods.split(",") if m.strip()), device=device,
                           latency_ms=parse_latency(latency) if latency is not None else None)
                for d in dataset]
@@ -63,12 +64,14 @@ def eval_command(
                     "reference": {r.config.dataset: {"optimum": r.optimum, "protocol_ceiling": r.ceiling,
                                                      "pretrain_seconds": r.pretrain_seconds, "seconds": r.seconds}
                                   for r in reports},
-                    "config": {"budget": budget, "finalists": finalists, "seeds": seeds, "device": device,
+                    "config": {"budget": budget, "finalists": finalists, "seeds": seeds, "first_seed": first_seed,
+                               "device": device,
                                "latency_ms": configs[0].latency_ms}})
         return
     where = f", latency ≤ {configs[0].latency_ms:g} ms on {device}" if device else ""
     table = Table(title=f"NB201 label-budget protocol: {budget} labels (12-epoch valid), {finalists} finalists, "
-                        f"{seeds} seeds{where}; result = best 200-epoch test accuracy (%) of the finalists",
+                        f"seeds {first_seed}-{first_seed + seeds - 1}{where}; result = best 200-epoch test "
+                        "accuracy (%) of the finalists",
                   title_justify="left")
     for col in ("dataset", "method", "mean", "std", "min", "max", "labels used", "seconds"):
         table.add_column(col, justify="right")

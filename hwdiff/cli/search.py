@@ -280,7 +280,7 @@ def _render_nb201_bench(doc: dict) -> None:
     console.print(table)
     for r in doc["sampling"]:
         console.print(f"sampling at batch {r['batch']}: {r['archs_per_second']:.0f} archs/s "
-                      f"(valid {r['valid']:.0%})", markup=False)
+                      f"(valid {r['valid']:.0%}, unique {r['unique']:.1%})", markup=False)
     s = doc["summary"]
     console.print(f"mean regret {s['mean_regret']:.2f} pp, max {s['max_regret']:.2f} pp; lowest feasible share "
                   f"at or above the 25% quantile {s['min_feasible_at_or_above_q25']:.1%}", markup=False)

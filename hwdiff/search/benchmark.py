@@ -49,20 +49,24 @@ class SpeedRow:
     batch: int
     archs_per_second: float
     valid: float
+    unique: float  # distinct architectures among the valid samples of one call
 
 
 def sampling_speed(generator, batches: Sequence[int] = (1, 100, 1000), repeats: int = 3) -> list[SpeedRow]:
-    """Median archs/s of unconditional sampling at each batch size (one call = one batch)."""
+    """Median archs/s of unconditional sampling at each batch size (one call = one batch); validity and
+    uniqueness are the means over the calls."""
     rows = []
     for batch in batches:
-        rates, valid = [], []
+        rates, valid, unique = [], [], []
         for r in range(repeats):
             nan = np.full(batch, np.nan)
             started = time.perf_counter()
             out = generator.sample(nan, nan, seed=r, batch_size=batch)
             rates.append(batch / (time.perf_counter() - started))
-            valid.append(sum(a is not None for a in out) / batch)
-        rows.append(SpeedRow(batch, float(np.median(rates)), float(np.mean(valid))))
+            archs = [a for a in out if a is not None]
+            valid.append(len(archs) / batch)
+            unique.append(len(set(archs)) / max(len(archs), 1))
+        rows.append(SpeedRow(batch, float(np.median(rates)), float(np.mean(valid)), float(np.mean(unique))))
     return rows
 
 

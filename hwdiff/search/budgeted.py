@@ -2,10 +2,11 @@
 
 1. Pre-train the generator on every architecture *unlabelled* (shared by every seed and dataset:
    it sees structure and, with a device, latency -- nothing that costs a training run).
-2. Label ``initial`` architectures drawn at random (one per equivalence class).
-3. Rounds: fine-tune on everything known (labelled graphs drawn as often as unlabelled ones),
-   sample with the accuracy bound at a high quantile of the labels so far (and the latency bound),
-   and label the unlabelled architectures the generator proposes most often.
+2. Label a share of the budget (``initial_share``) drawn at random (one per equivalence class).
+3. ``rounds`` rounds share the rest: fine-tune on everything known (labelled graphs drawn as often
+   as unlabelled ones), sample with the accuracy bound at a high quantile of the labels so far (and
+   the latency bound), rank the proposals by how often the generator made them, and label half of
+   the round among those one choice away from the best labelled ones, the rest from the top.
 4. Name as finalists the best labelled architectures that meet the latency budget.
 
 Labels come only from a ``LabelBudget``, which counts them.
@@ -17,7 +18,7 @@ import copy
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -35,17 +36,24 @@ from hwdiff.spaces.base import SearchSpace
 
 @dataclass(frozen=True)
 class BudgetedConfig:
-    initial: int = 50  # random labels before the first conditional round
-    per_round: int = 30  # labels per round
+    initial_share: float = 0.25  # share of the budget labelled at random before the first conditional round
+    rounds: int = 5  # conditional rounds sharing the rest of the budget
     samples: int = 500  # samples per round
     round_steps: int = 200  # fine-tuning steps per round
     pretrain_steps: int = 4000  # unlabelled pre-training (shared)
-    acc_quantile: float = 90.0  # accuracy bound = this quantile of the labels so far
+    acc_quantile: float = 95.0  # accuracy bound = this quantile of the labels so far
+    local_share: float = 0.5  # share of each round's labels for proposals one choice away from the best so far
+    local_parents: int = 5  # how many of the best labelled architectures count as "the best so far"
     labelled_share: float = 0.5  # share of each training batch drawn from labelled archs
     sampling_steps: int = 25
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def split(self, budget: int) -> tuple[int, int]:
+        """(random labels first, labels per round) for a budget: the same number of rounds at every budget."""
+        initial = min(budget, max(1, round(budget * self.initial_share)))
+        return initial, max(1, -(-(budget - initial) // self.rounds))
 
 
 def pretrain_unlabelled(space: SearchSpace, archs: list[str], latency_ms: np.ndarray | None, steps: int,
@@ -95,6 +103,17 @@ def pretrained_generator(space: SearchSpace, archs: list[str], profile: Profile 
     return generator, seconds
 
 
+def one_choice_away(space: SearchSpace, candidates: list[str], parents: list[str]) -> list[str]:
+    """The candidates (in their order) that differ from one of ``parents`` in at most one node or edge category."""
+    if not candidates or not parents:
+        return []
+    cand_nodes, cand_edges = space.encode(candidates)
+    par_nodes, par_edges = space.encode(parents)
+    differ = ((cand_nodes[:, None] != par_nodes[None]).reshape(len(candidates), len(parents), -1).sum(-1)
+              + (cand_edges[:, None] != par_edges[None]).reshape(len(candidates), len(parents), -1).sum(-1))
+    return [arch for arch, near in zip(candidates, (differ <= 1).any(axis=1)) if near]
+
+
 def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGenerator, archs: list[str],
                     finalists: int, seed: int, latency_ms: np.ndarray | None = None,
                     latency_limit: float | None = None, equivalence: Callable[[str], Hashable] | None = None,
@@ -110,10 +129,12 @@ def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGen
         i = index.get(arch)
         return i is not None and bool(ok[i])
 
-    def fresh(candidates: list[str], n: int) -> list[str]:
-        """Up to ``n`` feasible candidates whose equivalence class has no label yet."""
-        seen = {key(a) for a in budget.labels}
-        out = []
+    def fresh(candidates: list[str], n: int, taken: Sequence[str] = ()) -> list[str]:
+        """Up to ``n`` feasible candidates whose equivalence class has no label yet (nor one in ``taken``)."""
+        seen = {key(a) for a in [*budget.labels, *taken]}
+        out: list[str] = []
+        if n <= 0:
+            return out
         for arch in candidates:
             k = key(arch)
             if k not in seen and feasible(arch):
@@ -123,8 +144,9 @@ def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGen
                     break
         return out
 
+    initial, per_round = config.split(budget.budget)
     pool = [archs[i] for i in rng.permutation(len(archs))]
-    budget.query(fresh(pool, min(config.initial, budget.remaining)))
+    budget.query(fresh(pool, min(initial, budget.remaining)))
 
     generator = copy.deepcopy(pretrained)
     result = BudgetedResult([])
@@ -145,9 +167,12 @@ def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGen
         counts = Counter(a for a in sampled if a is not None)
         result.raw += sampled
         ranked = sorted(counts, key=lambda a: (-counts[a], rng.random()))
-        chosen = fresh(ranked, min(config.per_round, budget.remaining))
-        if len(chosen) < min(config.per_round, budget.remaining):  # the generator repeats itself: explore
-            chosen += fresh([a for a in pool if a not in chosen], min(config.per_round, budget.remaining) - len(chosen))
+        wanted = min(per_round, budget.remaining)
+        parents = budget.best(config.local_parents, feasible)
+        chosen = fresh(one_choice_away(space, ranked, parents), round(wanted * config.local_share))
+        chosen += fresh(ranked, wanted - len(chosen), chosen)
+        if len(chosen) < wanted:  # the generator repeats itself: explore
+            chosen += fresh(pool, wanted - len(chosen), chosen)
         if not chosen:
             break
         budget.query(chosen)

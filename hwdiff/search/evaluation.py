@@ -48,6 +48,7 @@ class EvalConfig:
     budget: int = 200
     finalists: int = 10
     seeds: int = 10
+    first_seed: int = 0  # seeds first_seed .. first_seed + seeds - 1 (held-out seeds for settings tuned on 0..9)
     methods: tuple[str, ...] = METHODS
     device: str | None = None
     latency_ms: float | None = None
@@ -57,6 +58,8 @@ class EvalConfig:
         for name, value in (("--budget", self.budget), ("--finalists", self.finalists), ("--seeds", self.seeds)):
             if value <= 0:
                 raise HwdiffError(f"{name} must be a positive number, got {value}")
+        if self.first_seed < 0:
+            raise HwdiffError(f"--first-seed must be 0 or more, got {self.first_seed}")
         if self.budget < self.finalists:
             raise HwdiffError(f"--budget {self.budget} is below --finalists {self.finalists}: a method can only "
                               "name cells it has labelled; give a budget of at least the number of finalists")
@@ -143,7 +146,7 @@ def evaluate(cfg: EvalConfig, progress: Callable[[str, int], None] | None = None
                                                            progress=pretrain_progress)
 
     runs: list[RunResult] = []
-    for seed in range(cfg.seeds):
+    for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
         for method in cfg.methods:
             budget = LabelBudget(label, cfg.budget)
             started = time.perf_counter()
