@@ -49,7 +49,7 @@ class Scorer:
         return self.space.param_count(arch, self.dataset)
 
     def score(self, archs: Sequence[str], with_params: bool = False) -> list[Candidate]:
-        """Canonical archs -> candidates (params only when asked: it builds every network)."""
+        """Canonical archs -> candidates (params only when asked: a space may build each network to count them)."""
         if not archs:
             return []
         accuracy, std = self.oracle.predict(archs)
