@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwdiff.data.shipped import read_npz
 from hwdiff.errors import HwdiffError
 from hwdiff.spaces.effnet.layers import count
 from hwdiff.spaces.effnet.space import ATTRIBUTES, NUM_STAGES, format_values
@@ -67,11 +68,7 @@ class EffNetRecords:
     """The shipped records: architectures (canonical strings) and their measured values."""
 
     def __init__(self, path: Path = RECORDS_PATH):
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                self._arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise HwdiffError(f"cannot read the shipped effnet records {path}: {exc}") from None
+        self._arrays = read_npz(path, "effnet records")
         self.values = self._arrays["arch_values"].astype(np.int64)  # [N, 7, 4]: e, k, l, se
         self.archs = format_values(self.values)
 

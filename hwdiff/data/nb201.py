@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwdiff.data.shipped import read_npz
 from hwdiff.errors import HwdiffError
 from hwdiff.spaces import get_space
 
@@ -55,11 +56,7 @@ class NB201Benchmark:
     """Accuracies (percent, as NAS-Bench-201 gives them) of every cell."""
 
     def __init__(self, path: Path = TABLE_PATH):
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                self._arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as exc:
-            raise HwdiffError(f"cannot read the shipped NB201 table {path}: {exc}") from None
+        self._arrays = read_npz(path, "NB201 table")
         self.space = get_space("nb201")
         if str(self._arrays.get(ARCH_CHECKSUM_KEY)) != self.space.order_checksum:
             raise HwdiffError(f"the shipped NB201 table {path} was made in another cell order; reinstall hwdiff")
