@@ -49,3 +49,13 @@ def test_shipped_latency_tables():
     # HW-NAS-Bench's own example values for index 1 (CIFAR-10).
     for device, value in {"raspi4": 54.7774, "pixel3": 17.2381, "eyeriss": 7.57778, "fpga": 5.31536}.items():
         assert find_profile(device, "nb201").predict([INDEX1])[0] == pytest.approx(value, rel=1e-5)
+
+
+@pytest.mark.parametrize("content", [b"not a numpy file", b"PK\x03\x04" + b"x" * 100])
+def test_corrupt_shipped_table_is_one_line(tmp_path, content):
+    from hwdiff.data.nb201 import NB201Benchmark
+
+    bad = tmp_path / "nb201.npz"
+    bad.write_bytes(content)
+    with pytest.raises(HwdiffError, match=r"cannot read the shipped NB201 table .*nb201\.npz"):
+        NB201Benchmark(bad)
