@@ -9,7 +9,7 @@ from hwdiff.data.nb201 import NB201Benchmark
 from hwdiff.search import evaluation
 from hwdiff.search.baselines import random_search, regularized_evolution
 from hwdiff.search.budget import BudgetExceeded, LabelBudget
-from hwdiff.search.budgeted import BudgetedConfig, one_choice_away
+from hwdiff.search.budgeted import BudgetedConfig, local_candidates, one_choice_away
 from hwdiff.search.evaluation import EvalConfig, evaluate
 from hwdiff.spaces import get_space
 
@@ -65,6 +65,17 @@ def test_one_choice_away_keeps_the_neighbours_of_the_parents_in_order():
                       if sum(x != y for x, y in zip(SPACE.ops(g), SPACE.ops(parent))) == 2)
     assert one_choice_away(SPACE, [grandchild, child, stranger, parent], [parent]) == [child, parent]
     assert one_choice_away(SPACE, [child], []) == [] and one_choice_away(SPACE, [], [parent]) == []
+
+
+def test_local_candidates_put_the_generators_neighbours_first_then_the_rest():
+    rng = np.random.default_rng(4)
+    parent, stranger = SPACE.random_archs(2, rng)
+    proposed = SPACE.mutate(parent, rng)
+    others = [a for a in (SPACE.mutate(parent, rng) for _ in range(20)) if a not in (proposed, parent)][:3]
+    pool = [stranger, *others, proposed]
+    local = local_candidates(SPACE, [stranger, proposed], pool, [parent])
+    assert local[0] == proposed and local[1:] == others + [proposed]
+    assert stranger not in local
 
 
 def test_split_gives_every_budget_the_same_rounds():

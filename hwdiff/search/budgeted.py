@@ -6,7 +6,8 @@
 3. ``rounds`` rounds share the rest: fine-tune on everything known (labelled graphs drawn as often
    as unlabelled ones), sample with the accuracy bound at a high quantile of the labels so far (and
    the latency bound), rank the proposals by how often the generator made them, and label half of
-   the round among those one choice away from the best labelled ones, the rest from the top.
+   the round among those one choice away from the best labelled ones (the generator's proposals
+   first, then other such neighbours at random), the rest from the top.
 4. Name as finalists the best labelled architectures that meet the latency budget.
 
 Labels come only from a ``LabelBudget``, which counts them.
@@ -114,6 +115,12 @@ def one_choice_away(space: SearchSpace, candidates: list[str], parents: list[str
     return [arch for arch, near in zip(candidates, (differ <= 1).any(axis=1)) if near]
 
 
+def local_candidates(space: SearchSpace, ranked: list[str], pool: list[str], parents: list[str]) -> list[str]:
+    """Architectures one choice away from ``parents``: the generator's proposals in rank order, then the
+    other neighbours in ``pool`` order -- the local step must not stall when the generator stops proposing them."""
+    return one_choice_away(space, ranked, parents) + one_choice_away(space, pool, parents)
+
+
 def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGenerator, archs: list[str],
                     finalists: int, seed: int, latency_ms: np.ndarray | None = None,
                     latency_limit: float | None = None, equivalence: Callable[[str], Hashable] | None = None,
@@ -169,7 +176,7 @@ def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGen
         ranked = sorted(counts, key=lambda a: (-counts[a], rng.random()))
         wanted = min(per_round, budget.remaining)
         parents = budget.best(config.local_parents, feasible)
-        chosen = fresh(one_choice_away(space, ranked, parents), round(wanted * config.local_share))
+        chosen = fresh(local_candidates(space, ranked, pool, parents), round(wanted * config.local_share))
         chosen += fresh(ranked, wanted - len(chosen), chosen)
         if len(chosen) < wanted:  # the generator repeats itself: explore
             chosen += fresh(pool, wanted - len(chosen), chosen)
