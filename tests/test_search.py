@@ -7,6 +7,9 @@ import pytest
 
 from hwdiff.errors import HwdiffError
 from hwdiff.search.conditions import parse_accuracy, parse_latency
+from hwdiff.search.search import LATENCY_MARGIN, LATENCY_STEP_REFERENCE, Constraints, condition_targets, latency_step
+from hwdiff.search.train import resolve_context
+from hwdiff.search.training_set import build_training_set
 
 TRAIN = ("--train-steps", "300")
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -137,3 +140,19 @@ def test_units():
     with pytest.raises(HwdiffError):
         parse_latency("10 parsecs")
     assert np.isclose(parse_latency("1e-3s"), 1.0)
+
+
+def test_latency_margin_widens_with_the_devices_one_choice_step():
+    """pixel3's latency moves ~0.43 in log per changed op (the GPUs/FPGA 0.13-0.17): its bounds sit lower."""
+    steps, targets = {}, {}
+    for device in ("pixel3", "titan_rtx_1"):
+        ctx = resolve_context("nb201", "cifar10", device)
+        training = build_training_set(ctx.space, ctx.oracle, ctx.profile, None, 0)
+        steps[device] = latency_step(ctx, training.archs)
+        assert steps[device] == latency_step(ctx, training.archs)  # a fixed sample: searches stay reproducible
+        targets[device] = condition_targets(training, Constraints(latency_ms=5.0), steps[device])["latency_ms"]
+    assert steps["titan_rtx_1"] < LATENCY_STEP_REFERENCE < steps["pixel3"]
+    assert targets["titan_rtx_1"] == pytest.approx([5.0 * m for m in LATENCY_MARGIN])
+    widen = steps["pixel3"] / LATENCY_STEP_REFERENCE
+    assert targets["pixel3"] == pytest.approx([5.0 * m ** widen for m in LATENCY_MARGIN])
+    assert targets["pixel3"][0] < targets["titan_rtx_1"][0] and targets["pixel3"][1] < targets["titan_rtx_1"][1]
