@@ -109,11 +109,14 @@ def check_reachable(ctx: SearchContext, training: TrainingSet, constraints: Cons
 
 def latency_step(ctx: SearchContext, archs: list[str], n: int = 1000) -> float:
     """Mean |change of log latency| when one choice of an architecture changes: how coarsely a device's
-    latency moves with the architecture (a fixed sample of ``archs``, so a search stays reproducible)."""
+    latency moves with the architecture (a fixed sample of ``archs``, so a search stays reproducible).
+    Pairs the profile cannot time (a partial imported table) are left out; none left gives 0."""
     rng = np.random.default_rng(0)
     picked = [archs[i] for i in rng.choice(len(archs), min(n, len(archs)), replace=False)]
     mutated = [ctx.space.mutate(a, rng) for a in picked]
-    return float(np.mean(np.abs(np.log(ctx.profile.predict(mutated)) - np.log(ctx.profile.predict(picked)))))
+    before, after = np.asarray(ctx.profile.predict(picked)), np.asarray(ctx.profile.predict(mutated))
+    timed = (before > 0) & (after > 0)  # NaN compares False
+    return float(np.mean(np.abs(np.log(after[timed]) - np.log(before[timed])))) if timed.any() else 0.0
 
 
 def condition_targets(training: TrainingSet, constraints: Constraints, step: float = LATENCY_STEP_REFERENCE) -> dict:
