@@ -7,7 +7,15 @@ import pytest
 
 from hwdiff.errors import HwdiffError
 from hwdiff.search.conditions import parse_accuracy, parse_latency
-from hwdiff.search.search import LATENCY_MARGIN, LATENCY_STEP_REFERENCE, Constraints, condition_targets, latency_step
+from hwdiff.search.search import (
+    ACC_HINT_QUANTILE,
+    ACC_HINT_SUPPORT,
+    LATENCY_MARGIN,
+    LATENCY_STEP_REFERENCE,
+    Constraints,
+    condition_targets,
+    latency_step,
+)
 from hwdiff.search.train import resolve_context
 from hwdiff.search.training_set import build_training_set
 
@@ -156,3 +164,21 @@ def test_latency_margin_widens_with_the_devices_one_choice_step():
     widen = steps["pixel3"] / LATENCY_STEP_REFERENCE
     assert targets["pixel3"] == pytest.approx([5.0 * m ** widen for m in LATENCY_MARGIN])
     assert targets["pixel3"][0] < targets["titan_rtx_1"][0] and targets["pixel3"][1] < targets["titan_rtx_1"][1]
+
+
+def test_accuracy_hint_asks_only_for_what_enough_archs_within_the_bounds_reach():
+    """fpga, ImageNet16, 25 % budget: the 20 best feasible cells sit at exactly the budget, above every latency
+    bound, so the 97th percentile within the budget is met by no cell within the bounds; the hint drops to the
+    ACC_HINT_SUPPORT-th best within the loosest bound. --acc itself is never lowered."""
+    ctx = resolve_context("nb201", "imagenet16", "fpga")
+    training = build_training_set(ctx.space, ctx.oracle, ctx.profile, None, 0)
+    budget = float(np.percentile(training.latency_ms, 25))
+    targets = condition_targets(training, Constraints(latency_ms=budget), latency_step(ctx, training.archs))
+    within_budget = training.accuracy[training.latency_ms <= budget]
+    within_bounds = np.sort(training.accuracy[training.latency_ms <= targets["latency_ms"][1]])
+    assert targets["accuracy"] == within_bounds[-ACC_HINT_SUPPORT] < np.percentile(within_budget, ACC_HINT_QUANTILE)
+    strict = condition_targets(training, Constraints(accuracy=0.42, latency_ms=budget))
+    assert strict["accuracy"] == 0.42
+    roomy = condition_targets(training, Constraints(latency_ms=float(np.percentile(training.latency_ms, 75))))
+    assert roomy["accuracy"] == np.percentile(training.accuracy[training.latency_ms <= np.percentile(
+        training.latency_ms, 75)], ACC_HINT_QUANTILE)

@@ -6,7 +6,9 @@ samples towards the best feasible networks (measured in docs/performance.md):
 
 * the accuracy bound is raised to the ``ACC_HINT_QUANTILE`` quantile of the training accuracies
   within the latency budget when that is higher than ``--acc`` (so samples crowd the top of the
-  feasible set; ranking still uses ``--acc``);
+  feasible set; ranking still uses ``--acc``), but that hint never asks for more than
+  ``ACC_HINT_SUPPORT`` training architectures within the loosest latency bound reach: asked for a
+  combination the data hardly holds, the generator gives up latency for accuracy;
 * each sample's latency bound is drawn log-uniformly in ``LATENCY_MARGIN`` x the budget, because a
   learned bound leaks a little past its value, while the best feasible networks often sit just
   under the budget; filtering still uses the budget itself. The leak is about one choice of the
@@ -34,6 +36,7 @@ from hwdiff.search.train import SearchContext
 from hwdiff.search.training_set import TrainingSet, space_archs
 
 ACC_HINT_QUANTILE = 97.0
+ACC_HINT_SUPPORT = 20  # training archs within the loosest latency bound that must meet the hint
 LATENCY_MARGIN = (0.8, 0.95)  # x the budget where one changed choice moves latency less than the reference
 LATENCY_STEP_REFERENCE = 0.19  # mean |change of log latency| of one changed choice, just above nb201's GPUs/FPGA
 DEFAULT_GUIDANCE = Guidance("joint", (2.0,))
@@ -130,11 +133,16 @@ def condition_targets(training: TrainingSet, constraints: Constraints, step: flo
         within &= training.latency_ms <= constraints.latency_ms
     pool = training.accuracy[within] if within.any() else training.accuracy[labelled]
     hint = float(np.percentile(pool, ACC_HINT_QUANTILE)) if len(pool) else None
+    latency = None
+    if constraints.latency_ms is not None:
+        widen = max(1.0, step / LATENCY_STEP_REFERENCE)
+        latency = [constraints.latency_ms * m ** widen for m in LATENCY_MARGIN]
+        reachable = np.sort(training.accuracy[labelled & (training.latency_ms <= latency[1])])
+        if hint is not None and len(reachable):
+            hint = min(hint, float(reachable[-min(ACC_HINT_SUPPORT, len(reachable))]))
     acc = constraints.accuracy
     if hint is not None:
         acc = hint if acc is None else max(acc, hint)
-    widen = max(1.0, step / LATENCY_STEP_REFERENCE)
-    latency = None if constraints.latency_ms is None else [constraints.latency_ms * m ** widen for m in LATENCY_MARGIN]
     return {"accuracy": acc, "latency_ms": latency}
 
 
