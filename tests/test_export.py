@@ -8,6 +8,7 @@ import os
 import stat
 import sys
 import types
+import warnings
 
 import numpy as np
 import onnx
@@ -17,8 +18,10 @@ import torch
 from test_finetune import read_only_dir
 from test_finetune_data import CHEAP_ARCH
 
+from hwdiff.deploy.checkpoint import load_checkpoint
 from hwdiff.deploy.data import make_synthetic_image_folder
 from hwdiff.deploy.finetune import finetune
+from hwdiff.errors import HwdiffError
 from hwdiff.search.history import save_last_search
 from hwdiff.spaces import get_space
 
@@ -237,6 +240,18 @@ def test_parity_failure_writes_nothing(cli, tmp_path):
                  "--rtol", "0", "--output", str(out))
     assert result.code == 2 and "parity check failed" in result.err and "nothing written" in result.err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("seed, head", [(17, b"\x80\x02"), (62, b""), (54, b""), (0, b"")])
+def test_any_corrupt_checkpoint_is_one_error(tmp_path, seed, head):
+    """Random bytes fail inside torch's unpickler in many ways (IndexError, KeyError, UnicodeDecodeError, ...):
+    every one is the same one-line error, and torch's protocol warning is not printed."""
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(head + np.random.default_rng(seed).bytes(256 - len(head)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(HwdiffError, match="is corrupt or not a PyTorch file"):
+            load_checkpoint(corrupt)
 
 
 def test_bad_export_input_is_one_line(cli, tmp_path):
