@@ -6,7 +6,7 @@ samples towards the best feasible networks (measured in docs/performance.md):
 
 * the accuracy bound is raised to the ``ACC_HINT_QUANTILE`` quantile of the training accuracies
   within the latency budget when that is higher than ``--acc`` (so samples crowd the top of the
-  feasible set; ranking still uses ``--acc``), but that hint never asks for more than
+  feasible set; ranking still uses ``--acc``), but that hint is never above the accuracy that
   ``ACC_HINT_SUPPORT`` training architectures within the loosest latency bound reach: asked for a
   combination the data hardly holds, the generator gives up latency for accuracy;
 * each sample's latency bound is drawn log-uniformly in ``LATENCY_MARGIN`` x the budget, because a
