@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from test_finetune import read_only_dir
 
 from hwdiff.errors import HwdiffError
 from hwdiff.search.conditions import parse_accuracy, parse_latency
@@ -139,6 +140,8 @@ def test_plot_path_checked_before_work(cli, tmp_path):
     assert result.code == 2 and "does not exist" in result.err
     assert cli("search", "--plot", str(tmp_path / "p.jpg")).err.startswith("error: plot path")
     assert not (tmp_path / "p.jpg").exists()
+    locked = cli("search", "--plot", str(read_only_dir(tmp_path) / "p.png"))  # root: os.access would say yes
+    assert locked.code == 2 and "not writable" in locked.err and len(locked.err.strip().splitlines()) == 1
 
 
 def test_units():

@@ -33,10 +33,9 @@ import torch
 from torch import nn
 
 from hwdiff import __version__
-from hwdiff.deploy.paths import check_writable_dir
 from hwdiff.deploy.source import ModelSource
 from hwdiff.errors import HwdiffError
-from hwdiff.storage import atomic_path, atomic_write_text, user_dir
+from hwdiff.storage import atomic_path, atomic_write_text, check_writable_dir, user_dir
 
 PRECISIONS = ("fp32", "fp16")
 DEFAULT_OPSET = 18

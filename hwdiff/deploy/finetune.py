@@ -37,10 +37,9 @@ from hwdiff.deploy.checkpoint import (
 )
 from hwdiff.deploy.data import ImageData, ShardedBatchSampler, open_image_data, shard_indices
 from hwdiff.deploy.distributed import DistContext
-from hwdiff.deploy.paths import check_writable_dir
 from hwdiff.errors import HwdiffError
 from hwdiff.spaces import get_space
-from hwdiff.storage import atomic_write_text, user_dir
+from hwdiff.storage import atomic_write_text, check_writable_dir, user_dir
 
 SUMMARY_COLUMNS = ("epoch", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "ema_val_loss",
                    "ema_val_top1", "ema_val_top5", "lr", "images_per_s", "epoch_s")

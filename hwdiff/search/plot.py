@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from hwdiff.errors import HwdiffError
 from hwdiff.search.search import SearchResult
-from hwdiff.storage import atomic_path
+from hwdiff.storage import atomic_path, check_writable_dir
 
 
 def check_writable(path: Path) -> None:
     """Fail before any work when ``path`` cannot be written."""
-    parent = path.expanduser().resolve().parent
-    if not parent.is_dir():
-        raise HwdiffError(f"cannot write {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise HwdiffError(f"cannot write {path}: folder {parent} is not writable")
+    check_writable_dir(path.expanduser().resolve().parent, "--plot path")
     if path.suffix.lower() != ".png":
         raise HwdiffError(f"plot path {path} must end in .png")
 
