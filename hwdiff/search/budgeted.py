@@ -8,7 +8,9 @@
    the latency bound), rank the proposals by how often the generator made them, and label half of
    the round among those one choice away from the best labelled ones (the generator's proposals
    first, then other such neighbours at random), the rest from the top.
-4. Name as finalists the best labelled architectures that meet the latency budget.
+4. Name as finalists the best labelled architectures that meet the latency budget; given the
+   architectures' sizes, re-rank the best ``finalist_pool`` x finalists of them by label +
+   ``capacity_bonus`` x ln(parameters) first (``name_finalists``).
 
 Labels come only from a ``LabelBudget``, which counts them.
 """
@@ -47,6 +49,8 @@ class BudgetedConfig:
     local_parents: int = 5  # how many of the best labelled architectures count as "the best so far"
     labelled_share: float = 0.5  # share of each training batch drawn from labelled archs
     sampling_steps: int = 25
+    capacity_bonus: float = 0.02  # accuracy (fraction) per e-fold of parameters when naming finalists
+    finalist_pool: int = 3  # the correction re-ranks only the best finalist_pool x finalists labels
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -121,11 +125,31 @@ def local_candidates(space: SearchSpace, ranked: list[str], pool: list[str], par
     return one_choice_away(space, ranked, parents) + one_choice_away(space, pool, parents)
 
 
+def name_finalists(budget: LabelBudget, finalists: int, feasible: Callable[[str], bool],
+                   log_params: Callable[[str], float] | None, config: BudgetedConfig) -> list[str]:
+    """The ``finalists`` labelled architectures to train in full.
+
+    A short-schedule label underrates larger networks, which converge more slowly, so among the best
+    ``finalist_pool`` x ``finalists`` labels the ranking adds ``capacity_bonus`` x ln(parameters):
+    near-ties go to the larger network, a clearly worse label stays out. Without ``log_params``,
+    the best labels.
+    """
+    pool = budget.best(finalists * (config.finalist_pool if log_params else 1), feasible)
+    if log_params is None or config.capacity_bonus == 0:
+        return pool[:finalists]
+    score = {a: budget.labels[a] + config.capacity_bonus * log_params(a) for a in pool}
+    return sorted(pool, key=lambda a: -score[a])[:finalists]
+
+
 def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGenerator, archs: list[str],
                     finalists: int, seed: int, latency_ms: np.ndarray | None = None,
                     latency_limit: float | None = None, equivalence: Callable[[str], Hashable] | None = None,
-                    config: BudgetedConfig = BudgetedConfig()) -> BudgetedResult:
-    """Spend ``budget`` on architectures the generator proposes; name at most ``finalists`` of them."""
+                    config: BudgetedConfig = BudgetedConfig(),
+                    log_params: Callable[[str], float] | None = None) -> BudgetedResult:
+    """Spend ``budget`` on architectures the generator proposes; name at most ``finalists`` of them.
+
+    ``log_params``: ln(parameter count) of an architecture, for the finalists' capacity correction.
+    """
     rng = np.random.default_rng(seed)
     key = equivalence or (lambda a: a)
     index = {a: i for i, a in enumerate(archs)}
@@ -183,5 +207,5 @@ def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGen
         if not chosen:
             break
         budget.query(chosen)
-    result.finalists = budget.best(finalists, feasible)
+    result.finalists = name_finalists(budget, finalists, feasible, log_params, config)
     return result

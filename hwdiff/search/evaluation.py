@@ -9,6 +9,8 @@ latency budget). The final table sits behind ``SealedTable`` so that no method c
 
 from __future__ import annotations
 
+import functools
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -140,6 +142,11 @@ def evaluate(cfg: EvalConfig, progress: Callable[[str, int], None] | None = None
         return valid12.predict(batch)[0]
 
     classes = nb201_benchmark().isomorphism_classes()  # structure only: cells computing the same function
+
+    @functools.cache
+    def log_params(arch: str) -> float:  # structure only: the size of the network a finalist would train
+        return math.log(space.param_count(arch, cfg.dataset))
+
     generator, pretrain_seconds = (None, 0.0)
     if "hwdiff" in cfg.methods:
         generator, pretrain_seconds = pretrained_generator(space, archs, profile, cfg.budgeted.pretrain_steps,
@@ -152,7 +159,8 @@ def evaluate(cfg: EvalConfig, progress: Callable[[str, int], None] | None = None
             started = time.perf_counter()
             if method == "hwdiff":
                 finalists = budgeted_search(space, budget, generator, archs, cfg.finalists, seed, latency,
-                                            cfg.latency_ms, lambda a: classes[index[a]], cfg.budgeted).finalists
+                                            cfg.latency_ms, lambda a: classes[index[a]], cfg.budgeted,
+                                            log_params).finalists
             elif method == "random":
                 finalists = random_search(space, budget, cfg.finalists, seed, feasible)
             else:
