@@ -9,7 +9,7 @@ from hwdiff.data.nb201 import NB201Benchmark
 from hwdiff.search import evaluation
 from hwdiff.search.baselines import random_search, regularized_evolution
 from hwdiff.search.budget import BudgetExceeded, LabelBudget
-from hwdiff.search.budgeted import BudgetedConfig, local_candidates, one_choice_away
+from hwdiff.search.budgeted import BudgetedConfig, local_candidates, name_finalists, one_choice_away
 from hwdiff.search.evaluation import EvalConfig, evaluate
 from hwdiff.spaces import get_space
 
@@ -84,6 +84,29 @@ def test_split_gives_every_budget_the_same_rounds():
     assert BudgetedConfig(initial_share=1.0).split(10) == (10, 1)
 
 
+def test_finalists_favour_the_larger_cell_only_among_near_ties():
+    """Real NB201 parameter counts: the all-3x3 cell beats a slightly better-labelled small cell, but
+    a large cell outside the best 3 x k labels is not promoted, although its score would win."""
+    small = "|nor_conv_1x1~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+    large = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    huge = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    others = [a for a in ARCHS if a not in (small, large, huge)][:5]
+    labels = {small: 0.700, large: 0.6996, **{a: 0.699 - i / 2000 for i, a in enumerate(others)}, huge: 0.690}
+    budget = LabelBudget(lambda batch: np.array([labels[a] for a in batch]), len(labels))
+    budget.query(list(labels))
+
+    def log_params(arch):
+        return float(np.log(SPACE.param_count(arch, "cifar100")))
+
+    def finalists(config, allowed=lambda _: True, sizes=log_params):
+        return name_finalists(budget, 2, allowed, sizes, config)
+
+    assert finalists(BudgetedConfig()) == [large, others[1]]  # the pool: the 6 best labels, huge is 8th
+    assert finalists(BudgetedConfig(finalist_pool=4)) == [large, huge]
+    assert finalists(BudgetedConfig(), sizes=None) == finalists(BudgetedConfig(capacity_bonus=0.0)) == [small, large]
+    assert finalists(BudgetedConfig(), allowed=lambda a: a != large)[0] == others[1]
+
+
 def tiny_config(**kw):
     return EvalConfig(dataset="cifar100", budget=20, finalists=3, seeds=2, budgeted=TINY, **kw)
 
@@ -145,6 +168,7 @@ def test_eval_json_contract(cli):
         assert r["labels_used"] == 12
     for s in doc["summary"]:
         assert set(s) >= {"method", "mean", "std", "min", "max"}
+    assert doc["config"]["hwdiff"]["capacity_bonus"] == BudgetedConfig().capacity_bonus  # settings travel with results
 
 
 @pytest.mark.parametrize("args, message", [

@@ -65,8 +65,8 @@ def eval_command(
                                                      "pretrain_seconds": r.pretrain_seconds, "seconds": r.seconds}
                                   for r in reports},
                     "config": {"budget": budget, "finalists": finalists, "seeds": seeds, "first_seed": first_seed,
-                               "device": device,
-                               "latency_ms": configs[0].latency_ms}})
+                               "device": device, "latency_ms": configs[0].latency_ms,
+                               "hwdiff": configs[0].budgeted.to_json()}})
         return
     where = f", latency ≤ {configs[0].latency_ms:g} ms on {device}" if device else ""
     table = Table(title=f"NB201 label-budget protocol: {budget} labels (12-epoch valid), {finalists} finalists, "
