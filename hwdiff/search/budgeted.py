@@ -134,9 +134,9 @@ def name_finalists(budget: LabelBudget, finalists: int, feasible: Callable[[str]
     near-ties go to the larger network, a clearly worse label stays out. Without ``log_params``,
     the best labels.
     """
-    pool = budget.best(finalists * (config.finalist_pool if log_params else 1), feasible)
     if log_params is None or config.capacity_bonus == 0:
-        return pool[:finalists]
+        return budget.best(finalists, feasible)
+    pool = budget.best(finalists * config.finalist_pool, feasible)
     score = {a: budget.labels[a] + config.capacity_bonus * log_params(a) for a in pool}
     return sorted(pool, key=lambda a: -score[a])[:finalists]
 

@@ -9,7 +9,6 @@ latency budget). The final table sits behind ``SealedTable`` so that no method c
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -143,7 +142,6 @@ def evaluate(cfg: EvalConfig, progress: Callable[[str, int], None] | None = None
 
     classes = nb201_benchmark().isomorphism_classes()  # structure only: cells computing the same function
 
-    @functools.cache
     def log_params(arch: str) -> float:  # structure only: the size of the network a finalist would train
         return math.log(space.param_count(arch, cfg.dataset))
 

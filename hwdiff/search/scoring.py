@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -44,7 +43,6 @@ class Scorer:
     def latency_source(self) -> str:
         return f"{self.profile.kind}:{self.profile.name}"
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019  (one scorer per command; bounded)
     def params(self, arch: str) -> int:
         return self.space.param_count(arch, self.dataset)
 

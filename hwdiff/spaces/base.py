@@ -183,8 +183,9 @@ class SearchSpace(abc.ABC):
         return timm.create_model(self.timm_name(dataset), arch=self.canonical(arch), **kwargs)
 
     def param_count(self, arch: str, dataset: str) -> int:
-        """Parameters of ``arch``'s network (spaces with a closed form override this; default: build it)."""
-        return sum(p.numel() for p in self.create_model(arch, dataset).parameters())
+        """Parameters of ``arch``'s network (spaces with a closed form override this; default: build it,
+        once per architecture and dataset -- searches and ``hwdiff eval`` ask again for the same ones)."""
+        return _built_param_count(self, arch, dataset)
 
     # -- latency lookup tables (optional) ------------------------------------------------------
     def lut_layers(self, dataset: str) -> list[LutLayer]:
@@ -203,3 +204,8 @@ class SearchSpace(abc.ABC):
 
         return HwdiffError(f"space {self.name!r} does not list its layers, so it has no lookup-table profile; "
                            "import whole-network measurements with `hwdiff profile --from-table FILE`")
+
+
+@functools.lru_cache(maxsize=4096)
+def _built_param_count(space: SearchSpace, arch: str, dataset: str) -> int:
+    return sum(p.numel() for p in space.create_model(arch, dataset).parameters())
