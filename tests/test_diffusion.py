@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from hwdiff.diffusion.denoiser import DenoiserConfig, GraphDenoiser
-from hwdiff.diffusion.graphs import GraphBatch, GraphLayout
+from hwdiff.diffusion.graphs import GraphBatch
 from hwdiff.diffusion.noise import CosineSchedule, MarginalTransitions
 from hwdiff.diffusion.pipeline import Guidance, GuidedSampler, condition_tensor
 from hwdiff.diffusion.training import ConditionedGraphs, TrainConfig, train_denoiser
+from hwdiff.generator.model import graph_layout
 from hwdiff.spaces import get_space
 from hwdiff.spaces.base import GraphSpec, NodeAttribute
 
@@ -19,7 +20,7 @@ TINY = DenoiserConfig(node_dim=32, edge_dim=8, global_dim=32, heads=4, layers=2)
 
 
 def nb201_transitions(timesteps: int = 500) -> MarginalTransitions:
-    layout = GraphLayout.from_spec(NB201.graph_spec)
+    layout = graph_layout(NB201.graph_spec)
     graphs = GraphBatch.from_numpy(*NB201.encode(NB201.enumerate()))
     return MarginalTransitions.from_data(layout, CosineSchedule(timesteps), graphs)
 
@@ -87,7 +88,7 @@ def test_posterior_matches_bayes_rule_on_explicit_matrices():
 
 def test_free_edges_are_noised_and_sampled_only_where_allowed():
     spec = free_edge_spec()
-    layout = GraphLayout.from_spec(spec)
+    layout = graph_layout(spec)
     rng = np.random.default_rng(0)
     nodes = np.zeros((64, 4, 1), dtype=np.int64)
     nodes[:, 1:3, 0] = rng.integers(0, 3, (64, 2))

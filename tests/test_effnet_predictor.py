@@ -8,7 +8,6 @@ from hwdiff.data.effnet import effnet_records
 from hwdiff.data.effnet_metrics import kendall_tau, regression_metrics, spearman_rho
 from hwdiff.data.effnet_predictor import META_PATH, WEIGHTS_PATH, AccuracyPredictor, PredictorConfig
 from hwdiff.data.effnet_train import cross_validate, noise_floor
-from hwdiff.data.oracle import get_accuracy_oracle
 from hwdiff.errors import HwdiffError
 from hwdiff.spaces import get_space
 from hwdiff.spaces.effnet.features import arch_features
@@ -66,7 +65,7 @@ def test_shipped_predictor_meets_its_targets():
 
 
 def test_oracle_interface():
-    oracle = get_accuracy_oracle("effnet", "imagenet")
+    oracle = get_space("effnet").accuracy_oracle("imagenet")
     assert oracle.source == "predictor" and oracle.metric == "proxy-trained ImageNet top-1 (predicted)"
     records = effnet_records()
     archs = records.archs[:300]
@@ -83,7 +82,7 @@ def test_oracle_interface():
 
 def test_unknown_dataset_is_named():
     with pytest.raises(HwdiffError, match="unknown dataset 'cifar10' for space 'effnet'; accepted: imagenet"):
-        get_accuracy_oracle("effnet", "cifar10")
+        get_space("effnet").accuracy_oracle("cifar10")
 
 
 def test_artifact_round_trip_and_tamper_check(tmp_path):

@@ -8,7 +8,6 @@ from hwdiff.data.effnet_metrics import regression_metrics
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware import ModelProfile, find_profile, get_device, read_profile
 from hwdiff.hardware.model_fit import fit_model
-from hwdiff.hardware.model_profile import LATENCY_FEATURES
 from hwdiff.spaces import get_space
 
 DEVICES = ("a100", "rtx3090", "tpuv2", "tpuv3", "zcu102", "vck190")
@@ -57,7 +56,8 @@ def test_fit_on_part_predicts_the_rest():
     train, test = rows[:1000], rows[1000:1500]
     latency = records.latency_ms("a100")
     archs = records.archs
-    intercept, term_ms, mlp = fit_model(LATENCY_FEATURES["effnet"], [archs[i] for i in train], latency[train], 0)
+    features = get_space("effnet").latency_features()
+    intercept, term_ms, mlp = fit_model(features, [archs[i] for i in train], latency[train], 0)
     profile = ModelProfile(intercept_ms=intercept, term_ms=term_ms, mlp=mlp, device="a100", space="effnet",
                            dataset="imagenet", provenance={})
     pred = profile.predict([archs[i] for i in test])

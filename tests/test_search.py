@@ -7,7 +7,9 @@ import pytest
 from test_finetune import read_only_dir
 
 from hwdiff.errors import HwdiffError
-from hwdiff.search.conditions import parse_accuracy, parse_latency
+from hwdiff.generator.context import resolve_context
+from hwdiff.generator.training_set import build_training_set
+from hwdiff.search.constraints import parse_accuracy, parse_latency
 from hwdiff.search.search import (
     ACC_HINT_QUANTILE,
     ACC_HINT_SUPPORT,
@@ -17,8 +19,6 @@ from hwdiff.search.search import (
     condition_targets,
     latency_step,
 )
-from hwdiff.search.train import resolve_context
-from hwdiff.search.training_set import build_training_set
 
 TRAIN = ("--train-steps", "300")
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
 from hwdiff.cli.render import console, fmt_count, fmt_ms, print_json
-from hwdiff.deploy.build import NetworkSummary, summarize_network
+
+if TYPE_CHECKING:
+    from hwdiff.deploy.build import NetworkSummary
 
 
 def _accuracy_line(summary: NetworkSummary) -> str:
@@ -31,6 +35,8 @@ def build(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Build an architecture as a timm network and print its summary (params, MACs, accuracy, layers)."""
+    from hwdiff.deploy.build import summarize_network
+
     summary = summarize_network(arch, space, dataset, device)
     if json_out:
         print_json(summary.to_json())

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from hwdiff.cli.render import console, print_json, progress_bar
 from hwdiff.errors import HwdiffError
-from hwdiff.search.conditions import parse_latency
-from hwdiff.search.evaluation import METHODS, EvalConfig, evaluate
+from hwdiff.search.config import METHODS, EvalConfig
+from hwdiff.search.constraints import parse_latency
 from hwdiff.spaces import get_space
 
 
@@ -43,6 +43,8 @@ def eval_command(
     for cfg in configs:
         cfg.validate()
         get_space("nb201").dataset(cfg.dataset)
+    from hwdiff import api
+
     reports = []
     total = sum(c.seeds * len(c.methods) for c in configs)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -54,7 +56,7 @@ def eval_command(
             def step(method: str, seed: int, cfg: EvalConfig = cfg) -> None:
                 bar.update(task, advance=1, description=f"{cfg.dataset}: {method} seed {seed}")
 
-            reports.append(evaluate(cfg, progress=step))
+            reports.append(api.evaluate(cfg, progress=step))
     if json_out:
         runs, summary = [], []
         for rep in reports:

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from hwdiff.cli.render import console, err_console, fmt_count, print_json, progress_bar, warn
-from hwdiff.diffusion.pipeline import Guidance
+from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TrainConfig
 from hwdiff.errors import HwdiffError
-from hwdiff.search import benchmark
-from hwdiff.search.budgeted import BudgetedConfig
-from hwdiff.search.conditions import parse_accuracy, parse_latency
-from hwdiff.search.generator import DEFAULT_SAMPLING_STEPS
-from hwdiff.search.history import save_last_search
-from hwdiff.search.plot import check_writable, plot_search
-from hwdiff.search.scoring import Candidate, Scorer
-from hwdiff.search.search import Constraints, SearchResult, check_reachable, labelled_search, run_search
-from hwdiff.search.train import DEFAULT_TRAIN, TrainedModel, resolve_context, train_model
-from hwdiff.search.training_set import build_training_set
+from hwdiff.search.config import BudgetedConfig
+from hwdiff.search.constraints import Constraints, parse_accuracy, parse_latency
+
+if TYPE_CHECKING:
+    from hwdiff.generator.train import TrainedModel
+    from hwdiff.search.scoring import Candidate
+    from hwdiff.search.search import SearchResult
 
 SPACE = typer.Option("nb201", help="Search space.")
 DATASET = typer.Option(None, help="Dataset whose accuracy is conditioned on and reported "
@@ -35,7 +31,7 @@ PROFILE = typer.Option(None, "--profile", help="Use this profile file instead of
 SEED = typer.Option(0, help="Seed: the same seed gives the same model and the same samples.")
 JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
 TRAIN_STEPS = typer.Option(None, "--train-steps", help=f"Training steps of the generator (default "
-                                                       f"{DEFAULT_TRAIN.steps}; with --labels, of its unlabelled "
+                                                       f"{TrainConfig().steps}; with --labels, of its unlabelled "
                                                        f"pre-training: {BudgetedConfig().pretrain_steps}).")
 
 
@@ -51,21 +47,6 @@ def training_progress(quiet: bool) -> Iterator:
             bar.update(task, completed=step, total=total, loss=loss)
 
         yield update
-
-
-def _train(space: str, dataset: str | None, device: str | None, profile: Path | None, labels: int | None, seed: int,
-           train_steps: int | None, force: bool = False, quiet: bool = False,
-           constraints: Constraints | None = None) -> tuple:
-    """Resolve names, check the constraints can be met at all, then load or train the generator."""
-    train_steps = DEFAULT_TRAIN.steps if train_steps is None else train_steps
-    ctx = resolve_context(space, dataset, device, profile)
-    training = build_training_set(ctx.space, ctx.oracle, ctx.profile, labels, seed)
-    if constraints is not None:
-        check_reachable(ctx, training, constraints)
-    with training_progress(quiet) as update:
-        model = train_model(ctx, labels=labels, seed=seed, force=force, progress=update, on_problem=warn,
-                            train=replace(DEFAULT_TRAIN, steps=train_steps), training=training)
-    return ctx, model
 
 
 def _model_line(model: TrainedModel | None) -> str:
@@ -88,7 +69,11 @@ def train(
     """Train the conditional graph-diffusion generator and store it (resumes an interrupted run)."""
     if train_steps is not None and train_steps <= 0:
         raise HwdiffError(f"--train-steps must be at least 1, got {train_steps}")
-    _, model = _train(space, dataset, device, profile, labels, seed, train_steps, force, quiet=False)
+    from hwdiff import api
+
+    with training_progress(False) as update:
+        model = api.train(space, dataset, device, profile, labels=labels, seed=seed, train_steps=train_steps,
+                          force=force, progress=update, on_problem=warn)
     if json_out:
         print_json({"path": str(model.path), "reused": model.reused, **model.meta})
         return
@@ -96,10 +81,14 @@ def train(
     console.print(f"stored in {model.path}", markup=False)
 
 
-def _guidance(mode: str, weights: str) -> Guidance:
+def _guidance(mode: str, weights: str) -> tuple[str, tuple[float, ...]]:
+    """(mode, weights) checked as the sampler will check them, so that bad guidance fails before training."""
+    from hwdiff.diffusion.pipeline import Guidance
+
     try:
         values = tuple(float(w) for w in weights.split(","))
-        return Guidance(mode, values)
+        Guidance(mode, values)
+        return mode, values
     except ValueError as exc:
         raise HwdiffError(f"bad guidance {mode!r} with weights {weights!r}: {exc}; e.g. --guidance joint "
                           "--weights 2, or --guidance composed --weights 1,3 (accuracy, latency)") from None
@@ -117,12 +106,12 @@ def _candidate_table(title: str, candidates: list[Candidate], novelty: bool = Tr
     return table
 
 
-def _render_search(result: SearchResult, model: TrainedModel) -> None:
+def _render_search(result: SearchResult) -> None:
     c = result.constraints
     console.print(f"space [bold]{result.space}[/] · dataset [bold]{result.dataset}[/] · device "
                   f"[bold]{result.device}[/] · accuracy = {result.accuracy_metric} · latency from "
                   f"{result.scored[0].latency_source if result.scored else '-'}", highlight=False)
-    console.print(_model_line(model), markup=False)
+    console.print(_model_line(result.model), markup=False)
     want = []
     if c.accuracy is not None:
         want.append(f"accuracy ≥ {c.accuracy:.2%}")
@@ -167,39 +156,30 @@ def search(
     """Generate architectures that meet an accuracy target and a latency budget on a device."""
     constraints = Constraints(parse_accuracy(acc) if acc is not None else None,
                               parse_latency(latency) if latency is not None else None)
-    guide = _guidance(guidance, weights)
+    mode, guide = _guidance(guidance, weights)
     if top <= 0 or (samples is not None and samples <= 0) or steps <= 0 or (train_steps or 1) <= 0:
         raise HwdiffError("--top, --samples, --steps and --train-steps must be at least 1")
     if labels is not None and labels <= 0:
         raise HwdiffError(f"--labels must be a positive number of architectures, got {labels}")
+    from hwdiff import api
+    from hwdiff.search.history import save_last_search
+    from hwdiff.search.plot import check_writable, plot_search
+
     if plot is not None:
         check_writable(plot)
-    if labels is not None:
-        ctx = resolve_context(space, dataset, device, profile)
-        config = BudgetedConfig()
-        config = replace(config, samples=samples or config.samples,
-                         pretrain_steps=train_steps or config.pretrain_steps)
-        with training_progress(json_out) as update:
-            result = labelled_search(ctx, constraints, labels, top=top, seed=seed, config=config,
-                                     pretrain_progress=update)
-        model = None
-        known = result.scored + result.candidates
-        known_acc = np.array([c.accuracy for c in known])
-        known_lat = np.array([c.latency_ms for c in known])
-    else:
-        ctx, model = _train(space, dataset, device, profile, None, seed, train_steps, quiet=json_out,
-                            constraints=constraints)
-        result = run_search(ctx, model.generator, model.training, constraints, top=top, samples=samples or 1000,
-                            seed=seed, guidance=guide, steps=steps)
-        known_acc, known_lat = model.training.accuracy, model.training.latency_ms
+    request = api.SearchRequest(space=space, dataset=dataset, device=device, profile=profile, constraints=constraints,
+                                top=top, samples=samples, labels=labels, seed=seed, guidance=mode, weights=guide,
+                                steps=steps, train_steps=train_steps)
+    with training_progress(json_out) as update:
+        result = api.search(request, progress=update, on_problem=warn)
     doc = result.to_json()
     save_last_search(doc)
     if plot is not None:
-        plot_search(result, known_acc, known_lat, plot)
+        plot_search(result, plot)
     if json_out:
         print_json(doc)
         return
-    _render_search(result, model)
+    _render_search(result)
     if plot is not None:
         console.print(f"plot written to {plot}", markup=False)
 
@@ -220,6 +200,9 @@ def predict(
         given += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     if not given:
         raise HwdiffError("no architectures given: pass them as arguments or with --archs FILE (one per line)")
+    from hwdiff.generator.context import resolve_context
+    from hwdiff.search.scoring import Scorer
+
     ctx = resolve_context(space, dataset, device, profile)
     canonical = [ctx.space.canonical(a) for a in given]
     scored = Scorer(ctx.space, ctx.dataset, ctx.oracle, ctx.profile).score(canonical, with_params=True)
@@ -242,8 +225,10 @@ def bench_search(
 ) -> None:
     """Benchmark search: training time, archs/s, feasible share, and regret (nb201) or the margin over the
     best shipped record (effnet) per latency budget."""
-    if space not in ("nb201", "effnet"):
-        raise HwdiffError(f"bench-search covers nb201 and effnet, not {space!r}")
+    from hwdiff.search.benchmark import PROTOCOLS
+
+    if space not in PROTOCOLS:
+        raise HwdiffError(f"bench-search covers {' and '.join(PROTOCOLS)}, not {space!r}")
     if samples <= 0 or any(not 0 < q < 100 for q in quantile or ()):
         raise HwdiffError("--samples must be at least 1 and every --quantile between 1 and 99")
 
@@ -251,19 +236,11 @@ def bench_search(
         if not json_out:
             err_console.print(f"  {row}", markup=False)
 
-    if space == "effnet":
-        doc = benchmark.run_effnet_benchmark(device or benchmark.EFFNET_DEVICES,
-                                             quantile or benchmark.EFFNET_QUANTILES, samples, seed, on_row=show)
-    else:
-        doc = benchmark.run_benchmark(dataset or benchmark.DATASETS, device or benchmark.DEVICES,
-                                      quantile or benchmark.QUANTILES, samples, seed, on_row=show)
+    doc = PROTOCOLS[space](dataset, device, quantile, samples, seed, show)
     if json_out:
         print_json(doc)
         return
-    if space == "effnet":
-        _render_effnet_bench(doc)
-    else:
-        _render_nb201_bench(doc)
+    _BENCH_TABLES[space](doc)
     for t in doc["training"]:
         console.print(f"training {t['dataset']}/{t['device']}: {t['train_seconds']:.0f} s, {t['steps']} steps"
                       f"{' (loaded)' if t['reused'] else ''}", markup=False)
@@ -301,3 +278,6 @@ def _render_effnet_bench(doc: dict) -> None:
     console.print(f"every top-1 at least as good as the best record: {s['all_at_least_best_record']}; "
                   f"smallest margin {s['min_margin']}; slowest sampling {s['min_archs_per_second']:.0f} archs/s",
                   markup=False)
+
+
+_BENCH_TABLES = {"nb201": _render_nb201_bench, "effnet": _render_effnet_bench}  # one per benchmark protocol

@@ -26,7 +26,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwdiff.data.oracle import register_accuracy_oracle
 from hwdiff.errors import HwdiffError
 from hwdiff.spaces.effnet.features import FEATURES_VERSION, arch_features
 from hwdiff.storage import atomic_path, atomic_write_text
@@ -196,5 +195,3 @@ class EffNetPredictedAccuracy:
         low, high = self.predictor.meta["value_range"]
         return low / 100.0, high / 100.0
 
-
-register_accuracy_oracle("effnet", EffNetPredictedAccuracy, datasets=("imagenet",))

@@ -1,18 +1,18 @@
 """Where an architecture's accuracy comes from: a benchmark table or a learned predictor.
 
 Search, predict and eval see accuracy only through ``AccuracyOracle`` so that new spaces and
-predictors plug in without touching them. Accuracies are fractions (0.9437), not percent.
+predictors plug in without touching them: a space names its own (``SearchSpace.accuracy_oracle``).
+Accuracies are fractions (0.9437), not percent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 
-from hwdiff.data.nb201 import DATASETS, AccuracyMetric, nb201_benchmark
-from hwdiff.errors import HwdiffError
+from hwdiff.data.nb201 import AccuracyMetric, nb201_benchmark
 
 
 class AccuracyOracle(Protocol):
@@ -51,30 +51,3 @@ class NB201TableAccuracy:
 
     def value_range(self) -> tuple[float, float]:
         return float(self._values.min()), float(self._values.max())
-
-
-_ORACLES: dict[str, Callable[[str], AccuracyOracle]] = {"nb201": NB201TableAccuracy}
-_DATASETS: dict[str, Sequence[str]] = {"nb201": DATASETS}
-
-
-def register_accuracy_oracle(space: str, factory: Callable[[str], AccuracyOracle], datasets: Sequence[str]) -> None:
-    """Make ``get_accuracy_oracle(space, dataset)`` return ``factory(dataset)``."""
-    _ORACLES[space] = factory
-    _DATASETS[space] = tuple(datasets)
-
-
-def get_accuracy_oracle(space: str, dataset: str) -> AccuracyOracle:
-    if space not in _ORACLES:
-        raise HwdiffError(f"no accuracy data for space {space!r}; spaces with accuracy: {', '.join(_ORACLES)}")
-    if dataset not in _DATASETS[space]:
-        raise HwdiffError(f"unknown dataset {dataset!r} for space {space!r}; accepted: {', '.join(_DATASETS[space])}")
-    return _ORACLES[space](dataset)
-
-
-def structural_equivalence(space: str) -> Callable[[str], Hashable] | None:
-    """A key that is equal for architectures computing the same function, where the data knows it."""
-    if space == "nb201":
-        from hwdiff.data.nb201 import nb201_equivalence
-
-        return nb201_equivalence()
-    return None

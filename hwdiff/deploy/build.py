@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torch import nn
 
-from hwdiff.data.oracle import get_accuracy_oracle
 from hwdiff.hardware import find_profile
 from hwdiff.spaces import get_space
 from hwdiff.spaces.complexity import Complexity, measure_complexity
-
-
-def _effnet_details(arch: str) -> dict[str, Any]:
-    from hwdiff.spaces.effnet import block_strings, count
-
-    return {"timm_blocks": block_strings(arch), "macs_thop": count(arch).macs_thop}
-
-
-# Space-specific facts printed beside params and MACs.
-SPACE_DETAILS: dict[str, Callable[[str], dict[str, Any]]] = {"effnet": _effnet_details}
 
 
 @dataclass
@@ -75,7 +63,7 @@ def summarize_network(arch: str, space: str, dataset: str | None = None, device:
     dataset = dataset or sp.default_dataset
     info = sp.dataset(dataset)
     canonical = sp.canonical(arch)
-    oracle = get_accuracy_oracle(space, dataset)
+    oracle = sp.accuracy_oracle(dataset)
     value, std = oracle.predict([canonical])
     latency = None
     if device is not None:
@@ -89,5 +77,5 @@ def summarize_network(arch: str, space: str, dataset: str | None = None, device:
         complexity=measure_complexity(model, info.input_size),
         accuracy=Accuracy(float(value[0]), None if std is None else float(std[0]), oracle.source, oracle.metric),
         latency=latency,
-        details=SPACE_DETAILS[space](canonical) if space in SPACE_DETAILS else {},
+        details=sp.build_details(canonical),
     )

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hwdiff.spaces.base import GraphSpec
-
 
 @dataclass
 class GraphBatch:
@@ -37,7 +35,10 @@ class GraphBatch:
 
 @dataclass(frozen=True)
 class GraphLayout:
-    """Tensor view of a ``GraphSpec``: category counts, generated positions, allowed categories."""
+    """What diffusion needs of a graph family: category counts, generated positions, allowed categories.
+
+    The caller builds it (``hwdiff.generator.model.graph_layout`` from a space's ``GraphSpec``).
+    """
 
     num_nodes: int
     node_classes: tuple[int, ...]
@@ -46,20 +47,6 @@ class GraphLayout:
     edge_mask: torch.Tensor  # bool [N, N]
     allowed: tuple[torch.Tensor, ...]  # bool [N, K_a] per attribute
     fixed_edges: torch.Tensor  # long [N, N]; zeros where edges are generated
-
-    @classmethod
-    def from_spec(cls, spec: GraphSpec) -> GraphLayout:
-        n = spec.num_nodes
-        fixed = spec.fixed_edges if spec.fixed_edges is not None else np.zeros((n, n), dtype=np.int64)
-        return cls(
-            num_nodes=n,
-            node_classes=tuple(len(a.categories) for a in spec.node_attributes),
-            edge_classes=len(spec.edge_categories),
-            node_mask=torch.as_tensor(spec.node_mask),
-            edge_mask=torch.as_tensor(spec.edge_mask),
-            allowed=tuple(torch.as_tensor(spec.allowed_mask(a)) for a in range(len(spec.node_attributes))),
-            fixed_edges=torch.as_tensor(np.asarray(fixed, dtype=np.int64)),
-        )
 
     @property
     def has_free_edges(self) -> bool:

@@ -15,33 +15,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from hwdiff.diffusion.config import TrainConfig
 from hwdiff.diffusion.denoiser import GraphDenoiser
 from hwdiff.diffusion.graphs import GraphBatch
 from hwdiff.diffusion.noise import MarginalTransitions
 from hwdiff.diffusion.pipeline import condition_tensor
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    steps: int = 8000
-    batch_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 100
-    edge_loss_weight: float = 5.0  # DiGress/DiNAS: loss = CE(nodes) + 5 CE(edges)
-    drop_each: float = 0.15  # each condition dropped independently
-    drop_all: float = 0.1  # all conditions dropped together
-    bound_jitter: float = 0.5  # spread of the bound above/below the true value, in normalised units
-    grad_clip: float = 1.0
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -26,7 +26,8 @@ from hwdiff.data.effnet_metrics import kfold_indices, regression_metrics
 from hwdiff.data.effnet_predictor import PredictorConfig, train_ensemble
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.devices import shipped_device_specs
-from hwdiff.hardware.model_profile import LATENCY_FEATURES, LatencyFeatures, ModelProfile
+from hwdiff.hardware.model_profile import ModelProfile
+from hwdiff.spaces import LatencyFeatures, get_space
 from hwdiff.storage import shipped_dir
 
 RESIDUAL_CONFIG = PredictorConfig(members=1, hidden=32, depth=2, epochs=100, batch_size=128, lr=2e-3,
@@ -97,7 +98,7 @@ def fit_effnet_profile(device: str, folds: int = 5, seed: int = 0) -> ModelProfi
     keep = np.isfinite(latency)
     archs = [a for a, k in zip(records.archs, keep) if k]
     latency = latency[keep]
-    features = LATENCY_FEATURES["effnet"]
+    features = get_space("effnet").latency_features()
     validation = cross_validate(features, archs, latency, folds, seed)
     intercept, term_ms, mlp = fit_model(features, archs, latency, seed)
     measurement = MEASUREMENTS[device]

@@ -16,8 +16,7 @@ The shipped ``profiles/<device>-effnet-model.json`` are made by ``python -m hwdi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +24,18 @@ import numpy as np
 
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.profiles import Profile, _short_float, register_profile_kind
-from hwdiff.spaces.effnet.features import FEATURES_VERSION, arch_features, layer_counts
-from hwdiff.spaces.effnet.layers import layer_variants
-
-
-@dataclass(frozen=True)
-class LatencyFeatures:
-    """How a space's architectures enter a model profile: additive terms and dense features."""
-
-    version: str
-    terms: Callable[[], list[str]]
-    additive: Callable[[Sequence[str]], np.ndarray]  # [B, T] counts of each term
-    dense: Callable[[Sequence[str]], np.ndarray]  # [B, F] residual-model inputs
-
-
-LATENCY_FEATURES: dict[str, LatencyFeatures] = {
-    "effnet": LatencyFeatures(FEATURES_VERSION, lambda: [v.key for v in layer_variants()], layer_counts,
-                              arch_features),
-}
-
+from hwdiff.spaces import LatencyFeatures, get_space
 
 ADDITIVE_NOTE = ("every network has one first layer per stage, so the intercept and the 'first' terms are "
                  "identifiable only in sum (least-norm solution); per-network sums are what the fit validates")
+
+
+def latency_features(space: str) -> LatencyFeatures:
+    """The space's features for model profiles; a space without them has no model profiles."""
+    features = get_space(space).latency_features()
+    if features is None:
+        raise HwdiffError(f"no model profiles for space {space!r}: it has no latency features")
+    return features
 
 
 def _silu(x: np.ndarray) -> np.ndarray:
@@ -62,10 +51,7 @@ class ModelProfile(Profile):
     def __init__(self, *, intercept_ms: float, term_ms: np.ndarray, mlp: list[tuple[np.ndarray, np.ndarray]] | None,
                  **kwargs):
         super().__init__(**kwargs)
-        if self.space not in LATENCY_FEATURES:
-            raise HwdiffError(f"no model profiles for space {self.space!r}; spaces with them: "
-                              f"{', '.join(LATENCY_FEATURES)}")
-        self.features = LATENCY_FEATURES[self.space]
+        self.features = latency_features(self.space)
         self.intercept_ms = float(intercept_ms)
         self.term_ms = np.asarray(term_ms, dtype=np.float64)
         self.mlp = mlp
@@ -105,9 +91,9 @@ class ModelProfile(Profile):
     def from_json(cls, doc: dict[str, Any], path: Path | None) -> ModelProfile:
         model = doc["model"]
         space = doc["space"]
-        if space not in LATENCY_FEATURES:
+        features = get_space(space).latency_features()
+        if features is None:
             raise ValueError(f"no model profiles for space {space!r}")
-        features = LATENCY_FEATURES[space]
         if model["features"] != features.version:
             raise ValueError(f"fitted on features {model['features']!r}; this hwdiff computes {features.version!r}")
         additive = model["additive"]

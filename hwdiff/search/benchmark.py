@@ -20,8 +20,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from hwdiff.search.search import Constraints, run_search
-from hwdiff.search.train import resolve_context, train_model
+from hwdiff.generator.context import resolve_context
+from hwdiff.generator.train import train_model
+from hwdiff.search.constraints import Constraints
+from hwdiff.search.search import run_search
 
 DEVICES = ("pixel3", "fpga", "titan_rtx_1", "gold_6226")
 EFFNET_DEVICES = ("a100", "rtx3090", "tpuv2", "tpuv3", "zcu102", "vck190")
@@ -183,3 +185,16 @@ def run_effnet_benchmark(devices: Sequence[str] = EFFNET_DEVICES, quantiles: Seq
                     "min_margin": min((m for m in margins if m is not None), default=None),
                     "min_archs_per_second": min(r.archs_per_second for r in rows) if rows else None},
     }
+
+
+Protocol = Callable[[Sequence[str] | None, Sequence[str] | None, Sequence[int] | None, int, int,
+                     Callable[[object], None] | None], dict]
+
+# bench-search's protocol per space: (datasets, devices, quantiles, samples, seed, on_row) -> report;
+# None takes the protocol's default set. A space needs a reference to be benchmarked against.
+PROTOCOLS: dict[str, Protocol] = {
+    "nb201": lambda datasets, devices, quantiles, samples, seed, on_row: run_benchmark(
+        datasets or DATASETS, devices or DEVICES, quantiles or QUANTILES, samples, seed, on_row=on_row),
+    "effnet": lambda datasets, devices, quantiles, samples, seed, on_row: run_effnet_benchmark(
+        devices or EFFNET_DEVICES, quantiles or EFFNET_QUANTILES, samples, seed, on_row=on_row),
+}

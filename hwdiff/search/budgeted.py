@@ -28,37 +28,16 @@ import numpy as np
 
 from hwdiff.diffusion.training import TrainConfig
 from hwdiff.errors import HwdiffError
+from hwdiff.generator.model import ArchGenerator
+from hwdiff.generator.scale import ConditionScale
+from hwdiff.generator.store import ModelKey, ModelStore
+from hwdiff.generator.training_set import TrainingSet
 from hwdiff.hardware.profiles import Profile
 from hwdiff.search.budget import LabelBudget
-from hwdiff.search.conditions import ConditionScale
-from hwdiff.search.generator import ArchGenerator
-from hwdiff.search.model_store import ModelKey, ModelStore
-from hwdiff.search.training_set import TrainingSet
+from hwdiff.search.config import BudgetedConfig
+from hwdiff.search.constraints import ConditionTargets, Constraints
+from hwdiff.search.sampling import sample_archs
 from hwdiff.spaces.base import SearchSpace
-
-
-@dataclass(frozen=True)
-class BudgetedConfig:
-    initial_share: float = 0.25  # share of the budget labelled at random before the first conditional round
-    rounds: int = 5  # conditional rounds sharing the rest of the budget
-    samples: int = 500  # samples per round
-    round_steps: int = 200  # fine-tuning steps per round
-    pretrain_steps: int = 4000  # unlabelled pre-training (shared)
-    acc_quantile: float = 95.0  # accuracy bound = this quantile of the labels so far
-    local_share: float = 0.5  # share of each round's labels for proposals one choice away from the best so far
-    local_parents: int = 5  # how many of the best labelled architectures count as "the best so far"
-    labelled_share: float = 0.5  # share of each training batch drawn from labelled archs
-    sampling_steps: int = 25
-    capacity_bonus: float = 0.02  # accuracy (fraction) per e-fold of parameters when naming finalists
-    finalist_pool: int = 3  # the correction re-ranks only the best finalist_pool x finalists labels
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    def split(self, budget: int) -> tuple[int, int]:
-        """(random labels first, labels per round) for a budget: the same number of rounds at every budget."""
-        initial = min(budget, max(1, round(budget * self.initial_share)))
-        return initial, max(1, -(-(budget - initial) // self.rounds))
 
 
 def pretrain_unlabelled(space: SearchSpace, archs: list[str], latency_ms: np.ndarray | None, steps: int,
@@ -74,6 +53,18 @@ def pretrain_unlabelled(space: SearchSpace, archs: list[str], latency_ms: np.nda
 
     generator.fit(training, TrainConfig(steps=steps), seed, on_step=on_step)
     return generator
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """What a label-budget search reports as its targets: the budget, the labels it used, its rounds."""
+
+    labels: int
+    labels_used: int
+    rounds: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 @dataclass
@@ -142,19 +133,22 @@ def name_finalists(budget: LabelBudget, finalists: int, feasible: Callable[[str]
 
 
 def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGenerator, archs: list[str],
-                    finalists: int, seed: int, latency_ms: np.ndarray | None = None,
-                    latency_limit: float | None = None, equivalence: Callable[[str], Hashable] | None = None,
+                    finalists: int, seed: int, latencies: np.ndarray | None = None,
+                    constraints: Constraints = Constraints(), equivalence: Callable[[str], Hashable] | None = None,
                     config: BudgetedConfig = BudgetedConfig(),
                     log_params: Callable[[str], float] | None = None) -> BudgetedResult:
     """Spend ``budget`` on architectures the generator proposes; name at most ``finalists`` of them.
 
-    ``log_params``: ln(parameter count) of an architecture, for the finalists' capacity correction.
+    ``latencies``: of ``archs``, in order. Only ``constraints.latency_ms`` bounds what is labelled; the
+    accuracy target is set each round from the labels. ``log_params``: ln(parameter count) of an
+    architecture, for the finalists' capacity correction.
     """
     rng = np.random.default_rng(seed)
     key = equivalence or (lambda a: a)
     index = {a: i for i, a in enumerate(archs)}
-    lat = latency_ms if latency_ms is not None else np.full(len(archs), np.nan)
-    ok = np.ones(len(archs), dtype=bool) if latency_limit is None else lat <= latency_limit
+    lat = latencies if latencies is not None else np.full(len(archs), np.nan)
+    limit = constraints.latency_ms
+    ok = np.ones(len(archs), dtype=bool) if limit is None else lat <= limit
 
     def feasible(arch: str) -> bool:
         i = index.get(arch)
@@ -192,9 +186,9 @@ def budgeted_search(space: SearchSpace, budget: LabelBudget, pretrained: ArchGen
         generator.fit(training, replace(TrainConfig(), steps=config.round_steps, warmup_steps=20),
                       seed=seed * 1000 + round_no, labelled_share=config.labelled_share)
         bound = float(np.percentile(list(budget.labels.values()), config.acc_quantile))
-        n = config.samples
-        sampled = generator.sample(np.full(n, bound), np.full(n, np.nan if latency_limit is None else latency_limit),
-                                   steps=config.sampling_steps, seed=seed * 1000 + round_no)
+        targets = ConditionTargets(bound, None if limit is None else (limit, limit))
+        sampled = sample_archs(generator, targets, config.samples, seed * 1000 + round_no,
+                               steps=config.sampling_steps)
         counts = Counter(a for a in sampled if a is not None)
         result.raw += sampled
         ranked = sorted(counts, key=lambda a: (-counts[a], rng.random()))

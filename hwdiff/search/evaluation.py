@@ -22,10 +22,10 @@ from hwdiff.errors import HwdiffError
 from hwdiff.hardware.profiles import find_profile
 from hwdiff.search.baselines import random_search, regularized_evolution
 from hwdiff.search.budget import LabelBudget
-from hwdiff.search.budgeted import BudgetedConfig, budgeted_search, pretrained_generator
+from hwdiff.search.budgeted import budgeted_search, pretrained_generator
+from hwdiff.search.config import EvalConfig
+from hwdiff.search.constraints import Constraints
 from hwdiff.spaces import get_space
-
-METHODS = ("hwdiff", "random", "evolution")
 
 
 class SealedTable:
@@ -41,36 +41,6 @@ class SealedTable:
         if self._values is None:
             self._values = self._load()
         return self._values
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    dataset: str = "cifar10"
-    budget: int = 200
-    finalists: int = 10
-    seeds: int = 10
-    first_seed: int = 0  # seeds first_seed .. first_seed + seeds - 1 (held-out seeds for settings tuned on 0..9)
-    methods: tuple[str, ...] = METHODS
-    device: str | None = None
-    latency_ms: float | None = None
-    budgeted: BudgetedConfig = BudgetedConfig()
-
-    def validate(self) -> None:
-        for name, value in (("--budget", self.budget), ("--finalists", self.finalists), ("--seeds", self.seeds)):
-            if value <= 0:
-                raise HwdiffError(f"{name} must be a positive number, got {value}")
-        if self.first_seed < 0:
-            raise HwdiffError(f"--first-seed must be 0 or more, got {self.first_seed}")
-        if self.budget < self.finalists:
-            raise HwdiffError(f"--budget {self.budget} is below --finalists {self.finalists}: a method can only "
-                              "name cells it has labelled; give a budget of at least the number of finalists")
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown or not self.methods:
-            raise HwdiffError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; accepted: "
-                              f"{', '.join(METHODS)}")
-        if (self.device is None) != (self.latency_ms is None):
-            raise HwdiffError("--device and --latency go together: give both for the hardware-constrained "
-                              "variant, or neither")
 
 
 @dataclass
@@ -157,8 +127,8 @@ def evaluate(cfg: EvalConfig, progress: Callable[[str, int], None] | None = None
             started = time.perf_counter()
             if method == "hwdiff":
                 finalists = budgeted_search(space, budget, generator, archs, cfg.finalists, seed, latency,
-                                            cfg.latency_ms, lambda a: classes[index[a]], cfg.budgeted,
-                                            log_params).finalists
+                                            Constraints(latency_ms=cfg.latency_ms), lambda a: classes[index[a]],
+                                            cfg.budgeted, log_params).finalists
             elif method == "random":
                 finalists = random_search(space, budget, cfg.finalists, seed, feasible)
             else:

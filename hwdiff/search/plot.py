@@ -29,13 +29,14 @@ def pareto_front(accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def plot_search(result: SearchResult, known_accuracy: np.ndarray, known_latency: np.ndarray, path: Path) -> Path:
-    """``known_*``: the architectures whose accuracy the search knew (its labelled training set)."""
+def plot_search(result: SearchResult, path: Path) -> Path:
+    """The samples and the top candidates beside what the search knew (``SearchResult.known_points``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    known_accuracy, known_latency = result.known_points()
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
     lab = ~np.isnan(known_accuracy)
     known_accuracy, known_latency = known_accuracy[lab], known_latency[lab]

@@ -22,38 +22,28 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hwdiff.data.oracle import structural_equivalence
 from hwdiff.diffusion.pipeline import Guidance
 from hwdiff.errors import HwdiffError
+from hwdiff.generator.context import SearchContext
+from hwdiff.generator.model import DEFAULT_SAMPLING_STEPS, ArchGenerator
+from hwdiff.generator.training_set import TrainingSet, space_archs
 from hwdiff.search.budget import BudgetAccuracy, LabelBudget
-from hwdiff.search.budgeted import BudgetedConfig, budgeted_search, pretrained_generator
-from hwdiff.search.generator import DEFAULT_SAMPLING_STEPS, ArchGenerator
+from hwdiff.search.budgeted import BudgetedConfig, BudgetUse, budgeted_search, pretrained_generator
+from hwdiff.search.constraints import ConditionTargets, Constraints
+from hwdiff.search.sampling import DEFAULT_GUIDANCE, sample_archs
 from hwdiff.search.scoring import Candidate, Scorer
-from hwdiff.search.train import SearchContext
-from hwdiff.search.training_set import TrainingSet, space_archs
+
+if TYPE_CHECKING:
+    from hwdiff.generator.train import TrainedModel
 
 ACC_HINT_QUANTILE = 97.0
 ACC_HINT_SUPPORT = 20  # training archs within the loosest latency bound that must meet the hint
 LATENCY_MARGIN = (0.8, 0.95)  # x the budget where one changed choice moves latency less than the reference
 LATENCY_STEP_REFERENCE = 0.19  # mean |change of log latency| of one changed choice, just above nb201's GPUs/FPGA
-DEFAULT_GUIDANCE = Guidance("joint", (2.0,))
-
-
-@dataclass(frozen=True)
-class Constraints:
-    accuracy: float | None = None  # at least, fraction
-    latency_ms: float | None = None  # at most
-
-    def met(self, accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
-        ok = np.ones(len(accuracy), dtype=bool)
-        if self.accuracy is not None:
-            ok &= accuracy >= self.accuracy
-        if self.latency_ms is not None:
-            ok &= latency <= self.latency_ms
-        return ok
 
 
 @dataclass
@@ -75,20 +65,29 @@ class SearchResult:
     constraints: Constraints
     candidates: list[Candidate]
     stats: SearchStats
-    targets: dict  # what the generator was conditioned on
+    targets: ConditionTargets | BudgetUse  # what the generator was conditioned on; with labels, the rounds
     accuracy_metric: str
     scored: list[Candidate] = field(default_factory=list)  # every unique valid sample
     best_within_latency: Candidate | None = None  # shown when nothing meets both constraints
     fastest_meeting_accuracy: Candidate | None = None
+    model: TrainedModel | None = None  # the generator a plain search sampled from (api.search sets it)
+
+    def known_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """(accuracy, latency) of the architectures the search knew: the generator's training set, or
+        with a label budget, the labelled samples."""
+        if self.model is not None:
+            return self.model.training.accuracy, self.model.training.latency_ms
+        known = self.scored + self.candidates
+        return np.array([c.accuracy for c in known]), np.array([c.latency_ms for c in known])
 
     def to_json(self) -> dict:
         return {
             "space": self.space, "dataset": self.dataset, "device": self.device,
-            "constraints": {"acc": self.constraints.accuracy, "latency_ms": self.constraints.latency_ms},
+            "constraints": self.constraints.to_json(),
             "candidates": [c.to_json() for c in self.candidates],
             "stats": self.stats.__dict__,
             "accuracy_metric": self.accuracy_metric,
-            "targets": self.targets,
+            "targets": self.targets.to_json(),
             "best_within_latency": self.best_within_latency.to_json() if self.best_within_latency else None,
             "fastest_meeting_accuracy": (self.fastest_meeting_accuracy.to_json()
                                          if self.fastest_meeting_accuracy else None),
@@ -122,7 +121,8 @@ def latency_step(ctx: SearchContext, archs: list[str], n: int = 1000) -> float:
     return float(np.mean(np.abs(np.log(after[timed]) - np.log(before[timed])))) if timed.any() else 0.0
 
 
-def condition_targets(training: TrainingSet, constraints: Constraints, step: float = LATENCY_STEP_REFERENCE) -> dict:
+def condition_targets(training: TrainingSet, constraints: Constraints, step: float = LATENCY_STEP_REFERENCE
+                      ) -> ConditionTargets:
     """The accuracy lower bound and the range of latency upper bounds the generator is conditioned on.
 
     ``step`` is the device's ``latency_step``: above the reference, the latency margin grows with it.
@@ -136,27 +136,14 @@ def condition_targets(training: TrainingSet, constraints: Constraints, step: flo
     latency = None
     if constraints.latency_ms is not None:
         widen = max(1.0, step / LATENCY_STEP_REFERENCE)
-        latency = [constraints.latency_ms * m ** widen for m in LATENCY_MARGIN]
+        latency = tuple(constraints.latency_ms * m ** widen for m in LATENCY_MARGIN)
         reachable = np.sort(training.accuracy[labelled & (training.latency_ms <= latency[1])])
         if hint is not None and len(reachable):
             hint = min(hint, float(reachable[-min(ACC_HINT_SUPPORT, len(reachable))]))
     acc = constraints.accuracy
     if hint is not None:
         acc = hint if acc is None else max(acc, hint)
-    return {"accuracy": acc, "latency_ms": latency}
-
-
-def sample_archs(generator: ArchGenerator, targets: dict, samples: int, seed: int,
-                 guidance: Guidance = DEFAULT_GUIDANCE, steps: int = DEFAULT_SAMPLING_STEPS) -> list[str | None]:
-    """Sample under the targets; a ``[lo, hi]`` latency target gives each sample its own bound (log-uniform)."""
-    accuracy = np.full(samples, np.nan if targets["accuracy"] is None else targets["accuracy"])
-    latency = targets["latency_ms"]
-    if latency is None:
-        latency = np.full(samples, np.nan)
-    else:
-        lo, hi = np.log(latency)
-        latency = np.exp(np.random.default_rng(seed).uniform(lo, hi, samples))
-    return generator.sample(accuracy, latency, guidance, steps, seed)
+    return ConditionTargets(acc, latency)
 
 
 def rank_samples(raw: list[str | None], scorer: Scorer, constraints: Constraints, top: int,
@@ -239,8 +226,8 @@ def labelled_search(ctx: SearchContext, constraints: Constraints, labels: int, *
                                         progress=pretrain_progress)
     budget = LabelBudget(lambda batch: ctx.oracle.predict(batch)[0], labels)
     started = time.perf_counter()
-    found = budgeted_search(ctx.space, budget, generator, archs, labels, seed, latency, constraints.latency_ms,
-                            structural_equivalence(ctx.space.name), config)
+    found = budgeted_search(ctx.space, budget, generator, archs, labels, seed, latency, constraints,
+                            ctx.space.equivalence(), config)
     seconds = time.perf_counter() - started
     paid = BudgetAccuracy(budget, ctx.oracle.source, ctx.oracle.metric, ctx.space.name, ctx.dataset)
     scorer = Scorer(ctx.space, ctx.dataset, paid, ctx.profile, known=set(budget.labels))
@@ -252,7 +239,7 @@ def labelled_search(ctx: SearchContext, constraints: Constraints, labels: int, *
         c.params = scorer.params(c.arch)
     result = SearchResult(space=ctx.space.name, dataset=ctx.dataset, device=ctx.device, constraints=constraints,
                           candidates=candidates, accuracy_metric=ctx.oracle.metric, scored=scored, stats=stats,
-                          targets={"labels": labels, "labels_used": budget.used, "rounds": found.rounds})
+                          targets=BudgetUse(labels, budget.used, found.rounds))
     closest_alternatives(result, scorer)
     return result
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import abc
 import functools
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from hwdiff.data.oracle import AccuracyOracle
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,17 @@ class LutLayer:
 
 
 @dataclass(frozen=True)
+class LatencyFeatures:
+    """How a space's architectures enter a model profile (``hwdiff.hardware.model_profile``): additive
+    terms and dense features."""
+
+    version: str
+    terms: Callable[[], list[str]]
+    additive: Callable[[Sequence[str]], np.ndarray]  # [B, T] counts of each term
+    dense: Callable[[Sequence[str]], np.ndarray]  # [B, F] residual-model inputs
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     name: str
     num_classes: int
@@ -102,12 +115,18 @@ class DatasetInfo:
 
 
 class SearchSpace(abc.ABC):
-    """A family of networks. Architectures travel as canonical strings."""
+    """A family of networks. Architectures travel as canonical strings.
+
+    Everything hwdiff knows about a space is reached through it: its datasets, its default device,
+    its accuracy oracle, its latency features and lookup-table layers, which architectures are
+    equivalent, how its networks are built and what ``hwdiff build`` says about them.
+    """
 
     name: str
     description: str
     datasets: dict[str, DatasetInfo]
     graph_spec: GraphSpec
+    default_device: str = "cpu"  # the device commands use when none is given (one whose profile ships)
 
     # -- strings -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -170,6 +189,29 @@ class SearchSpace(abc.ABC):
             raise HwdiffError(
                 f"unknown dataset {name!r} for space {self.name!r}; accepted: {accepted}"
             ) from None
+
+    # -- what is known about architectures -----------------------------------------------------
+    def accuracy_oracle(self, dataset: str) -> AccuracyOracle:
+        """Where the accuracy of this space's architectures on ``dataset`` comes from (a table, a predictor)."""
+        self.dataset(dataset)
+        return self._accuracy_oracle(dataset)
+
+    def _accuracy_oracle(self, dataset: str) -> AccuracyOracle:
+        from hwdiff.errors import HwdiffError
+
+        raise HwdiffError(f"no accuracy data for space {self.name!r}")
+
+    def equivalence(self) -> Callable[[str], Hashable] | None:
+        """A key equal for architectures computing the same function, where the space knows one."""
+        return None
+
+    def latency_features(self) -> LatencyFeatures | None:
+        """The features a fitted latency model (``model`` profiles) reads, if the space has them."""
+        return None
+
+    def build_details(self, arch: str) -> dict[str, Any]:
+        """Space-specific facts ``hwdiff build`` prints beside params and MACs."""
+        return {}
 
     @abc.abstractmethod
     def timm_name(self, dataset: str) -> str:

@@ -17,11 +17,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hwdiff.errors import InvalidArchError
-from hwdiff.spaces.base import DatasetInfo, GraphSpec, LutLayer, NodeAttribute, SearchSpace
+from hwdiff.spaces.base import DatasetInfo, GraphSpec, LatencyFeatures, LutLayer, NodeAttribute, SearchSpace
+from hwdiff.spaces.registry import register_space
+
+if TYPE_CHECKING:
+    from hwdiff.data.oracle import AccuracyOracle
 
 NUM_STAGES = 7
 STRIDES = (1, 2, 2, 2, 1, 2, 1)
@@ -154,8 +159,10 @@ def _chain() -> np.ndarray:
     return adj
 
 
+@register_space
 class EffNetSpace(SearchSpace):
     name = "effnet"
+    default_device = "a100"  # a fitted latency model ships for it
     description = "EfficientNet-B0 skeleton, per-stage MBConv choices (Accel-NASBench), about 1.0e11 networks"
     datasets = {"imagenet": DatasetInfo("imagenet", 1000, (3, IMAGE_SIZE, IMAGE_SIZE), "ImageNet-1k, 224x224")}
     graph_spec = GraphSpec(
@@ -231,6 +238,23 @@ class EffNetSpace(SearchSpace):
         fields[attribute] = new
         stages[s] = StageChoice(**fields)
         return format_arch(stages)
+
+    def _accuracy_oracle(self, dataset: str) -> AccuracyOracle:
+        from hwdiff.data.effnet_predictor import EffNetPredictedAccuracy
+
+        return EffNetPredictedAccuracy(dataset)
+
+    def latency_features(self) -> LatencyFeatures:
+        from hwdiff.spaces.effnet.features import FEATURES_VERSION, arch_features, layer_counts
+        from hwdiff.spaces.effnet.layers import layer_variants
+
+        return LatencyFeatures(FEATURES_VERSION, lambda: [v.key for v in layer_variants()], layer_counts,
+                               arch_features)
+
+    def build_details(self, arch: str) -> dict[str, Any]:
+        from hwdiff.spaces.effnet.layers import count
+
+        return {"timm_blocks": block_strings(arch), "macs_thop": count(arch).macs_thop}
 
     def timm_name(self, dataset: str) -> str:
         self.dataset(dataset)

@@ -11,12 +11,17 @@ from __future__ import annotations
 import functools
 import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwdiff.errors import InvalidArchError
 from hwdiff.spaces.base import DatasetInfo, GraphSpec, LutLayer, NodeAttribute, SearchSpace
+from hwdiff.spaces.registry import register_space
+
+if TYPE_CHECKING:
+    from hwdiff.data.oracle import AccuracyOracle
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (to_node, from_node) of the 6 cell edges, in NB201 string order.
@@ -105,9 +110,11 @@ def nb201_order() -> tuple[str, ...]:
     return tuple(strings)
 
 
+@register_space
 class NB201Space(SearchSpace):
     name = "nb201"
     description = "NAS-Bench-201 cell (4 nodes, 6 edges, 5 ops), 15,625 cells"
+    default_device = "pixel3"  # a measured table ships for it
     datasets = {
         "cifar10": DatasetInfo("cifar10", 10, (3, 32, 32), "CIFAR-10, 32x32"),
         "cifar100": DatasetInfo("cifar100", 100, (3, 32, 32), "CIFAR-100, 32x32"),
@@ -182,6 +189,16 @@ class NB201Space(SearchSpace):
         others = [op for op in OPS if op != ops[edge]]
         ops[edge] = others[int(rng.integers(len(others)))]
         return format_ops(ops)
+
+    def _accuracy_oracle(self, dataset: str) -> AccuracyOracle:
+        from hwdiff.data.oracle import NB201TableAccuracy
+
+        return NB201TableAccuracy(dataset)
+
+    def equivalence(self) -> Callable[[str], Hashable]:
+        from hwdiff.data.nb201 import nb201_equivalence
+
+        return nb201_equivalence()
 
     def timm_name(self, dataset: str) -> str:
         self.dataset(dataset)

@@ -1,4 +1,4 @@
-"""``hwdiff train``: a generator for (space, dataset, device), trained once, stored, resumable."""
+"""A generator for (space, dataset, device), trained once, stored, resumable (``hwdiff train``)."""
 
 from __future__ import annotations
 
@@ -12,44 +12,16 @@ from typing import Any
 
 import torch
 
-from hwdiff.data.oracle import AccuracyOracle, get_accuracy_oracle
 from hwdiff.diffusion.denoiser import DenoiserConfig
 from hwdiff.diffusion.training import TrainConfig, TrainState
 from hwdiff.errors import HwdiffError
-from hwdiff.hardware.profiles import Profile, find_profile
-from hwdiff.search.generator import ArchGenerator
-from hwdiff.search.model_store import ModelKey, ModelStore
-from hwdiff.search.training_set import TrainingSet, build_training_set
-from hwdiff.spaces import get_space
-from hwdiff.spaces.base import SearchSpace
+from hwdiff.generator.context import SearchContext
+from hwdiff.generator.model import ArchGenerator
+from hwdiff.generator.store import ModelKey, ModelStore
+from hwdiff.generator.training_set import TrainingSet, build_training_set
 
 DEFAULT_TRAIN = TrainConfig()
 Progress = Callable[[int, int, float], None]  # (step, total, loss)
-
-
-@dataclass
-class SearchContext:
-    """Everything a generator is trained on and scored with, resolved from names."""
-
-    space: SearchSpace
-    dataset: str
-    oracle: AccuracyOracle
-    profile: Profile
-    device: str
-
-
-DEFAULT_DEVICES = {"nb201": "pixel3", "effnet": "a100"}  # a measured table / fitted model ships for each
-
-
-def resolve_context(space: str, dataset: str | None, device: str | None, profile_path: Path | None = None
-                    ) -> SearchContext:
-    """Names -> objects; ``dataset``/``device`` None mean the space's defaults (printed by the commands)."""
-    sp = get_space(space)
-    dataset = dataset or sp.default_dataset
-    device = device or DEFAULT_DEVICES.get(space, "cpu")
-    oracle = get_accuracy_oracle(space, dataset)
-    profile = find_profile(device, space, profile_path)
-    return SearchContext(sp, dataset, oracle, profile, profile.device)
 
 
 @dataclass

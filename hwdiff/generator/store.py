@@ -18,7 +18,7 @@ import torch
 
 from hwdiff import __version__
 from hwdiff.errors import HwdiffError
-from hwdiff.search.generator import ArchGenerator
+from hwdiff.generator.model import ArchGenerator
 from hwdiff.spaces import get_space
 from hwdiff.storage import atomic_path, atomic_write_text, user_dir
 

@@ -1,4 +1,6 @@
-"""A trained conditional generator: denoiser + transitions + condition scales for one space."""
+"""A trained conditional generator: denoiser + transitions + condition scales for one space.
+
+The only place a space's graph encoding meets the diffusion core (``graph_layout``)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,30 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TIMESTEPS
 from hwdiff.diffusion.denoiser import DenoiserConfig, GraphDenoiser
 from hwdiff.diffusion.graphs import GraphBatch, GraphLayout
 from hwdiff.diffusion.noise import CosineSchedule, MarginalTransitions
 from hwdiff.diffusion.pipeline import Guidance, GuidedSampler
 from hwdiff.diffusion.training import ConditionedGraphs, TrainConfig, TrainState, train_denoiser
-from hwdiff.search.conditions import CONDITIONS, ConditionScale
-from hwdiff.search.training_set import TrainingSet
-from hwdiff.spaces.base import SearchSpace
+from hwdiff.generator.scale import CONDITIONS, ConditionScale
+from hwdiff.generator.training_set import TrainingSet
+from hwdiff.spaces.base import GraphSpec, SearchSpace
 
-TIMESTEPS = 500  # as in DiGress / DiNAS
-DEFAULT_SAMPLING_STEPS = 25
+
+def graph_layout(spec: GraphSpec) -> GraphLayout:
+    """The diffusion core's view of a space's graph encoding (diffusion itself knows no spaces)."""
+    n = spec.num_nodes
+    fixed = spec.fixed_edges if spec.fixed_edges is not None else np.zeros((n, n), dtype=np.int64)
+    return GraphLayout(
+        num_nodes=n,
+        node_classes=tuple(len(a.categories) for a in spec.node_attributes),
+        edge_classes=len(spec.edge_categories),
+        node_mask=torch.as_tensor(spec.node_mask),
+        edge_mask=torch.as_tensor(spec.edge_mask),
+        allowed=tuple(torch.as_tensor(spec.allowed_mask(a)) for a in range(len(spec.node_attributes))),
+        fixed_edges=torch.as_tensor(np.asarray(fixed, dtype=np.int64)),
+    )
 
 
 class ArchGenerator:
@@ -33,7 +48,7 @@ class ArchGenerator:
                seed: int = 0) -> ArchGenerator:
         """An untrained generator whose marginals and condition scales come from ``training``."""
         torch.manual_seed(seed)
-        layout = GraphLayout.from_spec(space.graph_spec)
+        layout = graph_layout(space.graph_spec)
         graphs = GraphBatch.from_numpy(*space.encode(training.archs))
         transitions = MarginalTransitions.from_data(layout, CosineSchedule(TIMESTEPS), graphs)
         labelled = training.labelled
@@ -97,7 +112,7 @@ class ArchGenerator:
 
     @classmethod
     def from_saved(cls, space: SearchSpace, tensors: dict, meta: dict) -> ArchGenerator:
-        layout = GraphLayout.from_spec(space.graph_spec)
+        layout = graph_layout(space.graph_spec)
         transitions = MarginalTransitions(layout, CosineSchedule(meta["timesteps"]),
                                           list(tensors["node_marginals"]), tensors["edge_marginals"])
         denoiser = GraphDenoiser(layout, DenoiserConfig(**meta["denoiser"]))

@@ -12,14 +12,10 @@ accuracy collapse into a sliver of the z-score range; ranks spread them out.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
 
 import numpy as np
-
-from hwdiff.errors import HwdiffError
 
 CONDITIONS = ("accuracy", "latency")
 CLIP = 4.0  # normalised values are clipped to +-CLIP
@@ -62,33 +58,3 @@ class ConditionScale:
         doc = asdict(self)
         doc["knots"] = list(self.knots)
         return doc
-
-
-_LATENCY_UNITS = {"ms": 1.0, "s": 1000.0, "us": 1e-3, "µs": 1e-3}
-
-
-def parse_latency(text: str) -> float:
-    """``10ms``, ``0.01s``, ``800us`` (a bare number means ms) -> milliseconds."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us|µs)?\s*", str(text))
-    if not m:
-        raise HwdiffError(f"latency {text!r} is not understood; write a positive number with a unit, "
-                          "e.g. 10ms, 0.01s or 800us")
-    value = float(m.group(1)) * _LATENCY_UNITS[m.group(2) or "ms"]
-    if not math.isfinite(value) or value <= 0:
-        raise HwdiffError(f"latency {text!r} must be positive, e.g. 10ms, 0.01s or 800us")
-    return value
-
-
-def parse_accuracy(text: str) -> float:
-    """``0.93`` or ``93%`` -> 0.93."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%?)\s*", str(text))
-    if not m:
-        raise HwdiffError(f"accuracy {text!r} is not understood; write a fraction like 0.93 or a percentage like 93%")
-    value = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
-    if m.group(2) and value > 1:
-        raise HwdiffError(f"accuracy {text!r} is above 100%; write e.g. 93% or 0.93")
-    if value > 1:
-        raise HwdiffError(f"accuracy {text!r} is above 1; write a fraction like 0.93 or a percentage like 93%")
-    if value <= 0:
-        raise HwdiffError(f"accuracy {text!r} must be positive, e.g. 0.93 or 93%")
-    return value

@@ -1,0 +1,144 @@
+"""hwdiff as a Python library: typed requests in, typed results out; the CLI only parses and renders.
+
+    from hwdiff.api import SearchRequest, search
+    from hwdiff.search.constraints import Constraints
+
+    result = search(SearchRequest(constraints=Constraints(accuracy=0.93, latency_ms=10.0)))
+    print(result.candidates[0].arch)
+
+Library modules load inside each function, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hwdiff.search.constraints import Constraints
+
+if TYPE_CHECKING:
+    from hwdiff.deploy.export import ExportOptions, ExportResult
+    from hwdiff.generator.context import SearchContext
+    from hwdiff.generator.train import TrainedModel
+    from hwdiff.hardware.profiles import TableProfile
+    from hwdiff.hardware.profiling import ProfilePlan, RunReport
+    from hwdiff.search.evaluation import EvalConfig, EvalReport
+    from hwdiff.search.search import SearchResult
+
+Progress = Callable[[int, int, float], None]  # (step, total, loss) of generator training
+SAMPLES = 1000  # plain search: architectures generated (with labels the budgeted search's own per round)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search: where (space, dataset, device or a profile file), what (``constraints``), how.
+
+    ``samples`` None: 1000, or with ``labels`` the label-budget search's per-round default;
+    ``train_steps`` None: the default training (with ``labels``: its unlabelled pre-training).
+    """
+
+    space: str = "nb201"
+    dataset: str | None = None
+    device: str | None = None
+    profile: Path | None = None
+    constraints: Constraints = Constraints()
+    top: int = 5
+    samples: int | None = None
+    labels: int | None = None
+    seed: int = 0
+    guidance: str = "joint"  # or "composed"
+    weights: tuple[float, ...] = (2.0,)  # w for joint; (w_acc, w_lat) for composed
+    steps: int | None = None  # sampling steps (None: the generator's default)
+    train_steps: int | None = None
+
+
+def train(space: str = "nb201", dataset: str | None = None, device: str | None = None,
+          profile: Path | None = None, *, labels: int | None = None, seed: int = 0, train_steps: int | None = None,
+          force: bool = False, constraints: Constraints | None = None, progress: Progress | None = None,
+          on_problem: Callable[[str], None] | None = None) -> TrainedModel:
+    """Load or train the generator for these settings; given ``constraints``, first refuse ones no
+    architecture of the space can meet (before any training)."""
+    from hwdiff.generator.context import resolve_context
+
+    return _trained(resolve_context(space, dataset, device, profile), labels, seed, train_steps, force, constraints,
+                    progress, on_problem)
+
+
+def _trained(ctx: SearchContext, labels: int | None, seed: int, train_steps: int | None, force: bool,
+             constraints: Constraints | None, progress: Progress | None,
+             on_problem: Callable[[str], None] | None) -> TrainedModel:
+    from hwdiff.generator.train import DEFAULT_TRAIN, train_model
+    from hwdiff.generator.training_set import build_training_set
+    from hwdiff.search.search import check_reachable
+
+    training = build_training_set(ctx.space, ctx.oracle, ctx.profile, labels, seed)
+    if constraints is not None:
+        check_reachable(ctx, training, constraints)
+    config = DEFAULT_TRAIN if train_steps is None else replace(DEFAULT_TRAIN, steps=train_steps)
+    return train_model(ctx, labels=labels, seed=seed, force=force, progress=progress, on_problem=on_problem,
+                       train=config, training=training)
+
+
+def search(request: SearchRequest, *, progress: Progress | None = None,
+           on_problem: Callable[[str], None] | None = None) -> SearchResult:
+    """Architectures meeting ``request.constraints``; trains (or loads) the generator it samples from."""
+    from hwdiff.diffusion.pipeline import Guidance
+    from hwdiff.generator.context import resolve_context
+    from hwdiff.generator.model import DEFAULT_SAMPLING_STEPS
+    from hwdiff.search.budgeted import BudgetedConfig
+    from hwdiff.search.search import labelled_search, run_search
+
+    r = request
+    ctx = resolve_context(r.space, r.dataset, r.device, r.profile)
+    if r.labels is not None:
+        config = BudgetedConfig()
+        config = replace(config, samples=r.samples or config.samples,
+                         pretrain_steps=r.train_steps or config.pretrain_steps)
+        return labelled_search(ctx, r.constraints, r.labels, top=r.top, seed=r.seed, config=config,
+                               pretrain_progress=progress)
+    model = _trained(ctx, None, r.seed, r.train_steps, False, r.constraints, progress, on_problem)
+    result = run_search(ctx, model.generator, model.training, r.constraints, top=r.top,
+                        samples=r.samples or SAMPLES, seed=r.seed, guidance=Guidance(r.guidance, r.weights),
+                        steps=r.steps or DEFAULT_SAMPLING_STEPS)
+    result.model = model
+    return result
+
+
+def evaluate(config: EvalConfig, progress: Callable[[str, int], None] | None = None) -> EvalReport:
+    """The NB201 label-budget protocol for one dataset (``hwdiff eval``)."""
+    from hwdiff.search.evaluation import evaluate as run_evaluation
+
+    config.validate()
+    return run_evaluation(config, progress=progress)
+
+
+def profile(device: str, *, space: str = "nb201", out: Path | None = None, force: bool = False,
+            resume: bool = False, progress: Callable[[int, int, str], None] | None = None,
+            **plan_options) -> tuple[ProfilePlan, RunReport]:
+    """Time a device's lookup-table layers and write its profile (``hwdiff profile``);
+    ``plan_options`` go to ``plan_profile`` (dataset, backend, precision, batch_size, threads, ...)."""
+    from hwdiff.hardware.profiling import plan_profile, run_profile
+
+    plan = plan_profile(device, space=space, **plan_options)
+    return plan, run_profile(plan, out, force=force, resume=resume, progress=progress)
+
+
+def import_profile(table: Path, *, device: str, space: str = "nb201", dataset: str = "",
+                   out: Path | None = None, force: bool = False) -> TableProfile:
+    """Whole-network latencies measured elsewhere (a CSV) become a table profile
+    (``hwdiff profile --from-table``)."""
+    from hwdiff.hardware.table_import import import_latency_table
+
+    return import_latency_table(table, device=device, space=space, dataset=dataset, out=out, force=force)
+
+
+def export(source: str | None, options: ExportOptions, *, space: str | None = None, dataset: str | None = None,
+           seed: int = 0) -> ExportResult:
+    """Export a network (an architecture string, a stored fine-tuned model or a checkpoint) as
+    ``options`` says (``hwdiff export``)."""
+    from hwdiff.deploy.export import export as run_export
+    from hwdiff.deploy.source import resolve_source
+
+    return run_export(resolve_source(source, space, dataset, seed), options)

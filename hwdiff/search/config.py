@@ -1,0 +1,64 @@
+"""Settings of the label-budget search and of ``hwdiff eval``, apart from torch so that command-line
+help and parsing read them without loading the search."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from hwdiff.errors import HwdiffError
+
+METHODS = ("hwdiff", "random", "evolution")
+
+
+@dataclass(frozen=True)
+class BudgetedConfig:
+    initial_share: float = 0.25  # share of the budget labelled at random before the first conditional round
+    rounds: int = 5  # conditional rounds sharing the rest of the budget
+    samples: int = 500  # samples per round
+    round_steps: int = 200  # fine-tuning steps per round
+    pretrain_steps: int = 4000  # unlabelled pre-training (shared)
+    acc_quantile: float = 95.0  # accuracy bound = this quantile of the labels so far
+    local_share: float = 0.5  # share of each round's labels for proposals one choice away from the best so far
+    local_parents: int = 5  # how many of the best labelled architectures count as "the best so far"
+    labelled_share: float = 0.5  # share of each training batch drawn from labelled archs
+    sampling_steps: int = 25
+    capacity_bonus: float = 0.02  # accuracy (fraction) per e-fold of parameters when naming finalists
+    finalist_pool: int = 3  # the correction re-ranks only the best finalist_pool x finalists labels
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def split(self, budget: int) -> tuple[int, int]:
+        """(random labels first, labels per round) for a budget: the same number of rounds at every budget."""
+        initial = min(budget, max(1, round(budget * self.initial_share)))
+        return initial, max(1, -(-(budget - initial) // self.rounds))
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    dataset: str = "cifar10"
+    budget: int = 200
+    finalists: int = 10
+    seeds: int = 10
+    first_seed: int = 0  # seeds first_seed .. first_seed + seeds - 1 (held-out seeds for settings tuned on 0..9)
+    methods: tuple[str, ...] = METHODS
+    device: str | None = None
+    latency_ms: float | None = None
+    budgeted: BudgetedConfig = BudgetedConfig()
+
+    def validate(self) -> None:
+        for name, value in (("--budget", self.budget), ("--finalists", self.finalists), ("--seeds", self.seeds)):
+            if value <= 0:
+                raise HwdiffError(f"{name} must be a positive number, got {value}")
+        if self.first_seed < 0:
+            raise HwdiffError(f"--first-seed must be 0 or more, got {self.first_seed}")
+        if self.budget < self.finalists:
+            raise HwdiffError(f"--budget {self.budget} is below --finalists {self.finalists}: a method can only "
+                              "name cells it has labelled; give a budget of at least the number of finalists")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise HwdiffError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; accepted: "
+                              f"{', '.join(METHODS)}")
+        if (self.device is None) != (self.latency_ms is None):
+            raise HwdiffError("--device and --latency go together: give both for the hardware-constrained "
+                              "variant, or neither")

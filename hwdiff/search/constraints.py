@@ -1,0 +1,92 @@
+"""What a search asks for: an accuracy target and a latency budget, typed, parsed from the user's text.
+
+``Constraints`` travels unchanged from ``SearchRequest`` to the sampler; ``ConditionTargets`` is what
+the generator is conditioned on to meet them (see ``hwdiff.search.search.condition_targets``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwdiff.errors import HwdiffError
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Accuracy *at least* ``accuracy`` (fraction), latency *at most* ``latency_ms``; ``None``: no bound."""
+
+    accuracy: float | None = None
+    latency_ms: float | None = None
+
+    def met(self, accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
+        ok = np.ones(len(accuracy), dtype=bool)
+        if self.accuracy is not None:
+            ok &= accuracy >= self.accuracy
+        if self.latency_ms is not None:
+            ok &= latency <= self.latency_ms
+        return ok
+
+    def to_json(self) -> dict:
+        return {"acc": self.accuracy, "latency_ms": self.latency_ms}
+
+
+@dataclass(frozen=True)
+class ConditionTargets:
+    """The values the generator is conditioned on, one rule for every search.
+
+    ``accuracy``: the lower bound every sample gets (``None``: absent). ``latency_ms``: a ``(lo, hi)``
+    range; each sample draws its own upper bound log-uniformly in it, and a point range
+    (``lo == hi``) gives every sample that bound itself (``None``: absent).
+    """
+
+    accuracy: float | None = None
+    latency_ms: tuple[float, float] | None = None
+
+    def sampler_inputs(self, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """(accuracy ``[samples]``, latency ``[samples]``) with NaN for an absent condition."""
+        accuracy = np.full(samples, np.nan if self.accuracy is None else self.accuracy)
+        if self.latency_ms is None:
+            return accuracy, np.full(samples, np.nan)
+        lo, hi = self.latency_ms
+        if lo == hi:
+            return accuracy, np.full(samples, lo)
+        log_lo, log_hi = np.log([lo, hi])
+        return accuracy, np.exp(np.random.default_rng(seed).uniform(log_lo, log_hi, samples))
+
+    def to_json(self) -> dict:
+        return {"accuracy": self.accuracy,
+                "latency_ms": None if self.latency_ms is None else list(self.latency_ms)}
+
+
+_LATENCY_UNITS = {"ms": 1.0, "s": 1000.0, "us": 1e-3, "µs": 1e-3}
+
+
+def parse_latency(text: str) -> float:
+    """``10ms``, ``0.01s``, ``800us`` (a bare number means ms) -> milliseconds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us|µs)?\s*", str(text))
+    if not m:
+        raise HwdiffError(f"latency {text!r} is not understood; write a positive number with a unit, "
+                          "e.g. 10ms, 0.01s or 800us")
+    value = float(m.group(1)) * _LATENCY_UNITS[m.group(2) or "ms"]
+    if not math.isfinite(value) or value <= 0:
+        raise HwdiffError(f"latency {text!r} must be positive, e.g. 10ms, 0.01s or 800us")
+    return value
+
+
+def parse_accuracy(text: str) -> float:
+    """``0.93`` or ``93%`` -> 0.93."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%?)\s*", str(text))
+    if not m:
+        raise HwdiffError(f"accuracy {text!r} is not understood; write a fraction like 0.93 or a percentage like 93%")
+    value = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
+    if m.group(2) and value > 1:
+        raise HwdiffError(f"accuracy {text!r} is above 100%; write e.g. 93% or 0.93")
+    if value > 1:
+        raise HwdiffError(f"accuracy {text!r} is above 1; write a fraction like 0.93 or a percentage like 93%")
+    if value <= 0:
+        raise HwdiffError(f"accuracy {text!r} must be positive, e.g. 0.93 or 93%")
+    return value
