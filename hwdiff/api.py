@@ -1,7 +1,6 @@
 """hwdiff as a Python library: typed requests in, typed results out; the CLI only parses and renders.
 
-    from hwdiff.api import SearchRequest, search
-    from hwdiff.search.constraints import Constraints
+    from hwdiff.api import Constraints, SearchRequest, search
 
     result = search(SearchRequest(constraints=Constraints(accuracy=0.93, latency_ms=10.0)))
     print(result.candidates[0].arch)
@@ -26,6 +25,8 @@ if TYPE_CHECKING:
     from hwdiff.hardware.profiling import ProfilePlan, RunReport
     from hwdiff.search.evaluation import EvalConfig, EvalReport
     from hwdiff.search.search import SearchResult
+
+__all__ = ["Constraints", "SearchRequest", "evaluate", "export", "import_profile", "profile", "search", "train"]
 
 Progress = Callable[[int, int, float], None]  # (step, total, loss) of generator training
 SAMPLES = 1000  # plain search: architectures generated (with labels the budgeted search's own per round)
