@@ -161,7 +161,7 @@ def test_latency_margin_widens_with_the_devices_one_choice_step():
         training = build_training_set(ctx.space, ctx.oracle, ctx.profile, None, 0)
         steps[device] = latency_step(ctx, training.archs)
         assert steps[device] == latency_step(ctx, training.archs)  # a fixed sample: searches stay reproducible
-        targets[device] = condition_targets(training, Constraints(latency_ms=5.0), steps[device])["latency_ms"]
+        targets[device] = list(condition_targets(training, Constraints(latency_ms=5.0), steps[device]).latency_ms)
     assert steps["titan_rtx_1"] < LATENCY_STEP_REFERENCE < steps["pixel3"]
     assert targets["titan_rtx_1"] == pytest.approx([5.0 * m for m in LATENCY_MARGIN])
     widen = steps["pixel3"] / LATENCY_STEP_REFERENCE
@@ -178,10 +178,10 @@ def test_accuracy_hint_asks_only_for_what_enough_archs_within_the_bounds_reach()
     budget = float(np.percentile(training.latency_ms, 25))
     targets = condition_targets(training, Constraints(latency_ms=budget), latency_step(ctx, training.archs))
     within_budget = training.accuracy[training.latency_ms <= budget]
-    within_bounds = np.sort(training.accuracy[training.latency_ms <= targets["latency_ms"][1]])
-    assert targets["accuracy"] == within_bounds[-ACC_HINT_SUPPORT] < np.percentile(within_budget, ACC_HINT_QUANTILE)
+    within_bounds = np.sort(training.accuracy[training.latency_ms <= targets.latency_ms[1]])
+    assert targets.accuracy == within_bounds[-ACC_HINT_SUPPORT] < np.percentile(within_budget, ACC_HINT_QUANTILE)
     strict = condition_targets(training, Constraints(accuracy=0.42, latency_ms=budget))
-    assert strict["accuracy"] == 0.42
+    assert strict.accuracy == 0.42
     roomy = condition_targets(training, Constraints(latency_ms=float(np.percentile(training.latency_ms, 75))))
-    assert roomy["accuracy"] == np.percentile(training.accuracy[training.latency_ms <= np.percentile(
+    assert roomy.accuracy == np.percentile(training.accuracy[training.latency_ms <= np.percentile(
         training.latency_ms, 75)], ACC_HINT_QUANTILE)
