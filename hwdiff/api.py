@@ -111,7 +111,6 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int], None] | None = N
     """The NB201 label-budget protocol for one dataset (``hwdiff eval``)."""
     from hwdiff.search.evaluation import evaluate as run_evaluation
 
-    config.validate()
     return run_evaluation(config, progress=progress)
 
 
