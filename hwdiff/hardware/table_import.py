@@ -10,9 +10,8 @@ from pathlib import Path
 
 from hwdiff import __version__
 from hwdiff.errors import HwdiffError
-from hwdiff.hardware.profiles import TableProfile, profile_filename
+from hwdiff.hardware.profiles import TableProfile, claim_profile_path, profile_filename, profile_path
 from hwdiff.spaces import get_space
-from hwdiff.storage import user_dir
 
 REQUIRED_COLUMNS = ("arch", "latency_ms")
 
@@ -77,9 +76,8 @@ def import_latency_table(path: Path, *, device: str, space: str, dataset: str = 
                          out: Path | None = None, force: bool = False) -> TableProfile:
     """Read ``path`` and write it as a table profile (default: the user's profile store)."""
     latencies = read_latency_csv(path, space)
-    target = out if out is not None else user_dir("profiles") / profile_filename(device, space, "table")
-    if target.exists() and not force:
-        raise HwdiffError(f"profile {target} already exists; pass --force to replace it")
+    target = profile_path(profile_filename(device, space, "table"), out)
+    claim_profile_path(target, force)
     provenance = {
         "source": f"imported from {Path(path).name}",
         "origin_file": str(Path(path).resolve()),
