@@ -30,6 +30,7 @@ from onnx import helper
 from test_finetune_data import CHEAP_ARCH
 from test_profiling import QUICK, quick_timing  # noqa: F401 (a fixture)
 
+import hwdiff
 import hwdiff.cli.profiles as cli_profiles
 from hwdiff import __version__
 from hwdiff.deploy.export import ExportOptions, export
@@ -176,7 +177,8 @@ def server(tmp_path, monkeypatch):
         "import hwdiff.hardware.profiling as profiling\n"
         "from hwdiff.hardware.timing import TimingSettings\n"
         f"profiling.LAYER_TIMING = profiling.NETWORK_TIMING = TimingSettings(**{QUICK.to_json()!r})\n")
-    srv.python = write_wrapper(tmp_path / "board-python", f'PYTHONPATH={site} exec {sys.executable} "$@"')
+    code = Path(hwdiff.__file__).resolve().parents[1]  # the board runs the hwdiff under test, not an installed one
+    srv.python = write_wrapper(tmp_path / "board-python", f'PYTHONPATH={site}:{code} exec {sys.executable} "$@"')
     monkeypatch.setenv(SSH_CONFIG_ENV, str(srv.client_config))
     srv.start()
     yield srv
