@@ -259,14 +259,29 @@ def _onnxruntime_missing(providers: tuple[str, ...]) -> str | None:
     return None
 
 
+def onnxruntime_session(model: bytes | str, threads: int, providers: list[Any]) -> Any:
+    """An ONNX Runtime session as every hwdiff timing runs one: all graph optimisations, fixed threads, sequential."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return ort.InferenceSession(model, options, providers=providers)
+
+
 @register_backend
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     targets = TARGETS
     precisions = {"cpu": ("fp32",), "cuda": ("fp32", "fp16")}
 
-    def _providers(self) -> list[Any]:
-        return ["CUDAExecutionProvider"] if self.options.target == "cuda" else ["CPUExecutionProvider"]
+    @staticmethod
+    def providers(target: str, precision: str) -> list[Any]:
+        """ONNX Runtime's execution providers for ``target`` (and ``precision``, for TensorRT's)."""
+        return ["CUDAExecutionProvider"] if target == "cuda" else ["CPUExecutionProvider"]
 
     @classmethod
     def missing(cls, target: str) -> str | None:
@@ -278,20 +293,16 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
         import torch
 
-        providers = [p if isinstance(p, str) else p[0] for p in self._providers()]
+        providers = [p if isinstance(p, str) else p[0] for p in self.providers(self.options.target,
+                                                                              self.options.precision)]
         return {"onnxruntime": ort.__version__, "providers": providers, "torch (export)": torch.__version__}
 
     def prepare(self, module: Any, input_shape: tuple[int, ...]) -> CallRunner:
         import onnxruntime as ort
 
         module, x = self._module(module), self._example(input_shape)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self.options.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        session = ort.InferenceSession(onnx_bytes(module, x), options, providers=self._providers())
+        session = onnxruntime_session(onnx_bytes(module, x), self.options.threads,
+                                      self.providers(self.options.target, self.options.precision))
         # The exporter drops an input the output does not depend on (a network that computes a constant).
         inputs = [i.name for i in session.get_inputs()]
         if self.options.target == "cpu":
@@ -317,9 +328,9 @@ class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
     def missing(cls, target: str) -> str | None:
         return _cuda_missing() or _onnxruntime_missing(("TensorrtExecutionProvider", "CUDAExecutionProvider"))
 
-    def _providers(self) -> list[Any]:
-        trt_options = {"trt_fp16_enable": self.options.precision == "fp16"}
-        return [("TensorrtExecutionProvider", trt_options), "CUDAExecutionProvider"]
+    @staticmethod
+    def providers(target: str, precision: str) -> list[Any]:
+        return [("TensorrtExecutionProvider", {"trt_fp16_enable": precision == "fp16"}), "CUDAExecutionProvider"]
 
     def _module(self, module: Any) -> Any:
         return module.eval().to(device="cuda")  # TensorRT lowers precision itself (trt_fp16_enable)
