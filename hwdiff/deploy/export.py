@@ -18,7 +18,6 @@ failed export leaves nothing behind.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import hashlib
 import json
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from hwdiff import __version__
 from hwdiff.deploy.source import ModelSource
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.onnx_writer import DEFAULT_OPSET, EXPORTER, OPSETS, quiet, write_onnx
-from hwdiff.storage import atomic_path, atomic_write_text, check_writable_dir, user_dir
+from hwdiff.storage import atomic_path, atomic_write_text, check_writable_dir, user_dir, utc_timestamp
 
 PRECISIONS = ("fp32", "fp16")
 # Parity passes when max |y - y_ref| <= atol + rtol * max |y_ref|. fp32: 1e-4 absolute (this project's target),
@@ -170,7 +169,7 @@ def _sidecar(source: ModelSource, options: ExportOptions, path: Path, fields: di
         "output": {"name": "logits", "shape": [batch, source.num_classes]},
         "source": source.to_json(),
         "hwdiff_version": __version__, "torch_version": torch.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_timestamp(),
         **fields,
     }
 

@@ -16,7 +16,6 @@ removed.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import sys
@@ -38,7 +37,7 @@ from hwdiff.hardware.profiles import claim_profile_path, partial_path, profile_f
 from hwdiff.hardware.timing import Measurement, TimingSettings, measure_latency
 from hwdiff.spaces import get_space
 from hwdiff.spaces.base import LutLayer
-from hwdiff.storage import atomic_write_text
+from hwdiff.storage import atomic_write_text, utc_timestamp
 
 PARTIAL_SCHEMA = "hwdiff.profile-partial"
 MAX_VALIDATE = 1000
@@ -200,7 +199,7 @@ class _Partial:
     @classmethod
     def start(cls, path: Path, plan: ProfilePlan, versions: dict[str, Any], archs: list[str]) -> _Partial:
         doc = {"schema": PARTIAL_SCHEMA, "hwdiff": __version__, "plan": plan.to_json(), "versions": versions,
-               "archs": archs, "started": _now(), "facts_before": local_facts(),
+               "archs": archs, "started": utc_timestamp(), "facts_before": local_facts(),
                "results": {}}
         return cls(path, doc)
 
@@ -248,10 +247,6 @@ def _machine(facts: dict[str, Any]) -> list[Any]:
     """What identifies the hardware in a facts record: CPU model and GPU names."""
     gpus = facts.get("nvidia", {}).get("gpus", [])
     return [facts.get("cpu", {}).get("model"), [g.get("name") for g in gpus]]
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @contextlib.contextmanager
@@ -445,7 +440,7 @@ def _assemble(plan: ProfilePlan, partial: _Partial, layers: list[LutLayer], arch
     profile.validation = validation
     profile.provenance = {
         "source": f"measured by hwdiff profile ({plan.backend}, {plan.target})",
-        "created": _now(),
+        "created": utc_timestamp(),
         "started": partial.doc["started"],
         "hwdiff": __version__,
         "backend": plan.backend,

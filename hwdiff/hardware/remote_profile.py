@@ -12,7 +12,6 @@ continues it.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import time
@@ -27,13 +26,9 @@ from hwdiff.hardware.profiles import claim_profile_path, partial_path, profile_p
 from hwdiff.hardware.profiling import plan_profile
 from hwdiff.hardware.remote import BoardInfo, check_board, json_document, parse_progress, run_failure
 from hwdiff.hardware.ssh import Remote
-from hwdiff.storage import atomic_path
+from hwdiff.storage import atomic_path, utc_timestamp
 
 BUSY_WAIT_S = 30.0  # how long the check waits for an earlier run of the same profile to notice it lost us
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 # -- on the board -------------------------------------------------------------------------------------
@@ -165,7 +160,7 @@ class RemoteProfileRun:
                               f"{remote_file} measured with other options; pass --force to measure it again")
         provenance["source"] = f"{provenance.get('source', 'measured by hwdiff profile')} on {self.board.host}"
         provenance["remote"] = {"url": self.remote.target.url, **self.board.to_json(), "file": remote_file,
-                                "copied": _now()}
+                                "copied": utc_timestamp()}
         copied = f"the profile copied from {self.remote.target.destination}:{remote_file}"
         with atomic_path(self.local_target) as tmp:
             tmp.write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n", encoding="utf-8")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import math
 from pathlib import Path
@@ -12,6 +11,7 @@ from hwdiff import __version__
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.profiles import TableProfile, claim_profile_path, profile_filename, profile_path
 from hwdiff.spaces import get_space
+from hwdiff.storage import utc_timestamp
 
 REQUIRED_COLUMNS = ("arch", "latency_ms")
 
@@ -82,7 +82,7 @@ def import_latency_table(path: Path, *, device: str, space: str, dataset: str = 
         "source": f"imported from {Path(path).name}",
         "origin_file": str(Path(path).resolve()),
         "origin_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-        "imported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "imported": utc_timestamp(),
         "imported_by": f"hwdiff {__version__}",
     }
     profile = TableProfile.from_archs(device=device, space=space, dataset=dataset,
