@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import tempfile
 from collections.abc import Iterator
@@ -11,6 +12,11 @@ from pathlib import Path
 from hwdiff.errors import HwdiffError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def utc_timestamp() -> str:
+    """Now, as every file hwdiff writes records it: ISO 8601 in UTC, to the second."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def hwdiff_home() -> Path:

@@ -161,3 +161,26 @@ def test_good_user_spec_sets_profiling_defaults(hwdiff_home):
     overridden = plan_profile("my-box", backend="pytorch", batch_size=1, threads=2)
     assert (overridden.backend, overridden.batch_size, overridden.threads) == ("pytorch", 1, 2)
     assert overridden.filename == "my-box-nb201-pytorch-fp32-b1.json"
+
+
+def test_device_and_profile_commands_import_no_torch_at_module_level():
+    """`hwdiff devices`, `hwdiff profiles` and the --help of the deploy commands must start without torch or timm:
+    these modules import them only inside the functions that compute (what `python -X importtime` confirms once
+    every package they reach does the same)."""
+    import ast
+    from pathlib import Path
+
+    import hwdiff
+
+    root = Path(hwdiff.__file__).parent
+    modules = ["cli/devices.py", "cli/profiles.py", "cli/export.py", "cli/bench.py", "cli/finetune.py",
+               "deploy/finetune_config.py", "hardware/devices.py", "hardware/profiles.py", "hardware/lut.py",
+               "hardware/facts.py", "hardware/backends.py", "hardware/onnx_writer.py", "hardware/trt_engine.py",
+               "hardware/ssh.py", "hardware/remote.py", "hardware/table_import.py", "metrics.py", "storage.py"]
+    found = []
+    for module in modules:
+        for node in ast.parse((root / module).read_text(encoding="utf-8")).body:
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{module}: {n}" for n in names if n.split(".")[0] in ("torch", "timm", "torchvision")]
+    assert found == []

@@ -47,7 +47,7 @@ def test_onnx_export_checks_and_matches_pytorch(cli, tmp_path):
     sidecar = json.loads((tmp_path / "net.onnx.json").read_text())
     assert sidecar["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert sidecar["source"]["arch"] == CHEAP_ARCH and sidecar["source"]["weights"] == "random (seed 0)"
-    assert sidecar["exporter"]["opset"] == 18 and sidecar["exporter"]["mode"].startswith("dynamo")
+    assert sidecar["exporter"]["opset"] == 18 and sidecar["exporter"]["mode"] == "dynamo=False (TorchScript exporter)"
     assert sidecar["input"]["shape"] == [1, 3, 32, 32] and sidecar["output"]["shape"] == [1, 10]
     parity = sidecar["parity"]
     assert parity["passed"] and parity["max_abs_error"] <= 1e-4 and len(parity["inputs"]) == 3
@@ -96,6 +96,38 @@ def test_export_from_finetune_checkpoint(cli, tmp_path):
     torn = cli("export", str(tmp_path / "torn.pt"))
     assert torn.code == 2 and "is corrupt or not a PyTorch file" in torn.err
     assert len(torn.err.strip().splitlines()) == 1
+
+
+def graph_nodes(model: onnx.ModelProto) -> tuple:
+    """A graph modulo names: each node's operator and plain attributes in order, initializer shapes, opset."""
+    def attributes(node):
+        return sorted((a.name, onnx.helper.get_attribute_value(a)) for a in node.attribute if a.type != a.TENSOR)
+
+    nodes = [(n.op_type, attributes(n)) for n in model.graph.node]
+    return nodes, sorted(tuple(i.dims) for i in model.graph.initializer), model.opset_import[0].version
+
+
+@pytest.mark.parametrize("arch", [CHEAP_ARCH, "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+"
+                                              "|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"])
+def test_profiled_graph_is_the_exported_graph(cli, tmp_path, monkeypatch, arch):
+    """What a lut profile times through ONNX Runtime (the backend's session) is what `hwdiff export` writes."""
+    from hwdiff.hardware.backends import BackendOptions, create_backend
+
+    timed = []
+
+    class Recording(ort.InferenceSession):
+        def __init__(self, model, *args, **kwargs):
+            timed.append(onnx.load_from_string(model))
+            super().__init__(model, *args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", Recording)
+    backend = create_backend("onnxruntime", BackendOptions(target="cpu", threads=1))
+    backend.prepare(get_space("nb201").create_model(arch, "cifar10"), (3, 32, 32))  # as profiling does
+    monkeypatch.undo()
+    [doc] = export_json(cli, arch, "--output", str(tmp_path / "net.onnx"))
+    exported = onnx.load(doc["path"])
+    assert len(timed) == 1 and graph_nodes(timed[0]) == graph_nodes(exported)
+    assert [n.op_type for n in exported.graph.node if n.op_type not in ("Identity", "Constant")]  # a real network
 
 
 def test_export_without_source_uses_last_search(cli, tmp_path):

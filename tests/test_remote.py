@@ -30,13 +30,15 @@ from onnx import helper
 from test_finetune_data import CHEAP_ARCH
 from test_profiling import QUICK, quick_timing  # noqa: F401 (a fixture)
 
+import hwdiff
 import hwdiff.cli.profiles as cli_profiles
 from hwdiff import __version__
 from hwdiff.deploy.export import ExportOptions, export
 from hwdiff.deploy.source import resolve_source
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware import read_profile
-from hwdiff.hardware.remote import PROGRESS_PREFIX, SSH_CONFIG_ENV, Remote, RemoteTarget, remote_word
+from hwdiff.hardware.remote import PROGRESS_PREFIX, run_failure
+from hwdiff.hardware.ssh import SSH_CONFIG_ENV, Remote, RemoteTarget, remote_word
 
 SMALL = ("--device", "cpu", "--dataset", "imagenet16", "--threads", "1", "--validate", "4", "--rounds", "1")
 
@@ -175,7 +177,8 @@ def server(tmp_path, monkeypatch):
         "import hwdiff.hardware.profiling as profiling\n"
         "from hwdiff.hardware.timing import TimingSettings\n"
         f"profiling.LAYER_TIMING = profiling.NETWORK_TIMING = TimingSettings(**{QUICK.to_json()!r})\n")
-    srv.python = write_wrapper(tmp_path / "board-python", f'PYTHONPATH={site} exec {sys.executable} "$@"')
+    code = Path(hwdiff.__file__).resolve().parents[1]  # the board runs the hwdiff under test, not an installed one
+    srv.python = write_wrapper(tmp_path / "board-python", f'PYTHONPATH={site}:{code} exec {sys.executable} "$@"')
     monkeypatch.setenv(SSH_CONFIG_ENV, str(srv.client_config))
     srv.start()
     yield srv
@@ -378,10 +381,11 @@ def test_urls_and_the_ssh_command_line(monkeypatch, tmp_path):
     assert argv[-3:] == ["--", "board", "~/v/bin/python -m hwdiff profile --out '/a b/c.json'"]
     assert ["-p", "2022"] == argv[argv.index("-p"):argv.index("-p") + 2] and ["-l", "pi"] == argv[-5:-3]
     assert "BatchMode=yes" in argv and not any("StrictHostKeyChecking" in a for a in argv)
-    crash = remote.failure(1, ["Traceback (most recent call last):", "MemoryError"], "the profiling run", "keep")
+    crash = run_failure(remote, 1, ["Traceback (most recent call last):", "MemoryError"], "the profiling run", "keep")
     assert str(crash) == "the profiling run on pi@board stopped with exit code 1 (MemoryError); keep"
     progress = [f'{PROGRESS_PREFIX}{{"done": 3, "total": 9, "label": "x"}}']
-    killed = remote.failure(255, progress, "the profiling run", "keep")  # ssh's silence: the command died of a signal
+    killed = run_failure(remote, 255, progress, "the profiling run", "keep")  # ssh's silence: the command got a signal
     assert str(killed).startswith("the profiling run on pi@board was killed (no exit status: a signal")
-    board_error = remote.failure(2, [*progress, "error: the partial run in X was made with rounds=2"], "run", "keep")
+    board_lines = [*progress, "error: the partial run in X was made with rounds=2"]
+    board_error = run_failure(remote, 2, board_lines, "run", "keep")
     assert str(board_error) == "on pi@board: the partial run in X was made with rounds=2"

@@ -8,12 +8,7 @@ import typer
 from rich.table import Table
 
 from hwdiff.cli.render import console, err_console, fmt_ms, print_json, warn
-from hwdiff.deploy.bench import BenchResult, open_exported
-from hwdiff.deploy.bench import bench_model as run_bench
-from hwdiff.deploy.export import sidecar_path
 from hwdiff.errors import HwdiffError
-from hwdiff.hardware.remote import Remote, bench_remote
-from hwdiff.hardware.timing import Measurement
 
 
 def bench_model(
@@ -36,6 +31,13 @@ def bench_model(
     """Measure an exported model with the profiling timer and compare it with the device profile's prediction."""
     if remote is None and (identity is not None or remote_python is not None):
         raise HwdiffError("--identity and --remote-python go with --remote ssh://user@host; add --remote or drop them")
+    from hwdiff.deploy.bench import BenchResult, open_exported
+    from hwdiff.deploy.bench import bench_model as run_bench
+    from hwdiff.deploy.export import sidecar_path
+    from hwdiff.hardware.remote import bench_remote
+    from hwdiff.hardware.ssh import Remote
+    from hwdiff.hardware.timing import Measurement
+
     if remote is None:
         result = run_bench(file, device=device, backend=backend, target=target, threads=threads)
         where = None

@@ -9,9 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from hwdiff.cli.render import console, print_json, warn
-from hwdiff.hardware import load_catalog, load_device_specs
-from hwdiff.hardware.backends import TARGETS, backend_availability
-from hwdiff.hardware.facts import local_facts
 
 
 def _value(value: Any) -> str:
@@ -58,6 +55,9 @@ def devices(
 ) -> None:
     """List target devices: shipped and user specs, with the spaces each has a profile for."""
     if local:
+        from hwdiff.hardware.backends import TARGETS, backend_availability
+        from hwdiff.hardware.facts import local_facts
+
         facts = local_facts()
         facts["backends"] = {target: backend_availability(target) for target in TARGETS}
         if json_out:
@@ -65,6 +65,9 @@ def devices(
         else:
             _print_local(facts)
         return
+    from hwdiff.hardware.devices import load_device_specs
+    from hwdiff.hardware.profiles import load_catalog
+
     specs, problems = load_device_specs()
     catalog = load_catalog()
     for line in problems + catalog.problems:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from hwdiff.cli.render import console, err_console, print_json
-from hwdiff.deploy.export import DEFAULT_OPSET, ExportOptions, ExportResult, export_formats
-from hwdiff.deploy.export import export as run_export
-from hwdiff.deploy.source import ModelSource, resolve_source
+from hwdiff.hardware.onnx_writer import DEFAULT_OPSET
+
+if TYPE_CHECKING:  # torch is imported when the command runs, not for --help
+    from hwdiff.deploy.export import ExportResult
+    from hwdiff.deploy.source import ModelSource
+
+FORMATS = "onnx, torchscript, trt"  # hwdiff.deploy.export.export_formats(), without importing torch
 
 
 def _describe(source: ModelSource) -> str:
@@ -32,7 +37,7 @@ def _parity_line(parity: dict) -> str:
 def export(
     source: str = typer.Argument(None, help="Architecture string, finetune checkpoint (or run directory); "
                                             "default: the last search's best architecture."),
-    fmt: str = typer.Option("onnx", "--format", "-f", help=f"{', '.join(export_formats())}."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help=f"{FORMATS}."),
     space: str = typer.Option(None, help="Space of an architecture string (default: nb201)."),
     dataset: str = typer.Option(None, help="Dataset tag (classes, input size) (default: the space's first)."),
     precision: str = typer.Option("fp32", help="fp32 or fp16."),
@@ -48,6 +53,10 @@ def export(
     json_out: bool = typer.Option(False, "--json", help="Print the sidecar(s) as JSON."),
 ) -> None:
     """Export a network to ONNX (checked, parity-tested with ONNX Runtime), TorchScript or a TensorRT engine."""
+    from hwdiff.deploy.export import ExportOptions
+    from hwdiff.deploy.export import export as run_export
+    from hwdiff.deploy.source import resolve_source
+
     options = ExportOptions(format=fmt, precision=precision, batch=batch, dynamic_batch=dynamic_batch,
                             output=output, atol=atol, rtol=rtol, opset=opset,
                             seed=seed)

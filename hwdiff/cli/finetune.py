@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hwdiff.cli.render import console, err_console, print_json
-from hwdiff.deploy.finetune import FinetuneConfig, FinetuneResult
-from hwdiff.deploy.finetune import finetune as run_finetune
-from hwdiff.spaces import get_space
+from hwdiff.deploy.finetune_config import FinetuneConfig
+
+if TYPE_CHECKING:  # torch and timm are imported when the command runs, not for --help
+    from hwdiff.deploy.finetune import FinetuneResult
 
 _D = FinetuneConfig.defaults()
 
@@ -107,6 +108,9 @@ def finetune(
                     crop_scale=crop_scale, reprob=reprob, drop_rate=drop, clip_grad=clip_grad, img_size=img_size,
                     ema=ema, ema_decay=ema_decay, amp=amp, amp_dtype=amp_dtype, channels_last=channels_last,
                     compile=compile_model, sync_bn=sync_bn, workers=workers, seed=seed)
+    from hwdiff.deploy.finetune import finetune as run_finetune
+    from hwdiff.spaces import get_space
+
     state: dict[str, Any] = {}
 
     def ready(config: FinetuneConfig, run_dir: Path, start_epoch: int) -> None:

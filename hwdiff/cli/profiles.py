@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -15,12 +15,11 @@ from rich.table import Table
 from hwdiff import __version__
 from hwdiff.cli.render import console, err_console, print_json, warn
 from hwdiff.errors import HwdiffError
-from hwdiff.hardware import LutProfile, load_catalog, read_profile
-from hwdiff.hardware.profiles import Profile, profile_dirs
-from hwdiff.hardware.profiling import default_output, partial_path, plan_profile, run_profile
-from hwdiff.hardware.remote import Remote, RemoteProfileRun, format_progress
-from hwdiff.hardware.table_import import import_latency_table
-from hwdiff.spaces import get_space
+
+if TYPE_CHECKING:  # the library is imported inside the commands: `hwdiff profiles` needs no torch
+    from hwdiff.hardware.lut import LutProfile
+    from hwdiff.hardware.profiles import Profile
+    from hwdiff.hardware.ssh import Remote
 
 profiles_app = typer.Typer(help="List and inspect device profiles.", no_args_is_help=False)
 
@@ -48,7 +47,11 @@ def list_profiles(
     """List device profiles (the user's first, then the shipped ones)."""
     if ctx.invoked_subcommand:
         return
+    from hwdiff.hardware.profiles import load_catalog, profile_dirs
+
     if space:
+        from hwdiff.spaces import get_space
+
         get_space(space)
     catalog = load_catalog()
     for line in catalog.problems:
@@ -68,24 +71,16 @@ def list_profiles(
     console.print(f"{len(rows)} profiles from {', '.join(str(d) for d in profile_dirs())}", markup=False)
 
 
-def _resolve_profile_path(name: str) -> Path:
-    path = Path(name)
-    if path.exists():
-        return path
-    for folder in profile_dirs():
-        for candidate in (folder / name, folder / f"{name}.json"):
-            if candidate.exists():
-                return candidate
-    raise HwdiffError(f"no profile file {name!r}; give a path or a name listed by `hwdiff profiles`")
-
-
 @profiles_app.command("show")
 def show_profile(
     name: str = typer.Argument(..., help="A profile file, or its name as `hwdiff profiles` lists it."),
     json_out: bool = typer.Option(False, "--json", help="Print the profile's metadata as JSON."),
 ) -> None:
     """Print one profile: device, space, provenance and validation."""
-    profile = read_profile(_resolve_profile_path(name))
+    from hwdiff.hardware.lut import LutProfile
+    from hwdiff.hardware.profiles import locate_profile, read_profile
+
+    profile = read_profile(locate_profile(name))
     doc = profile.to_json()
     doc.pop(profile.kind, None)
     doc["entries"] = len(profile) if hasattr(profile, "__len__") else None
@@ -156,6 +151,8 @@ def profile(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Measure a device's latency lookup table (lut profile), or import a per-architecture table (--from-table)."""
+    from hwdiff.spaces import get_space
+
     get_space(space)
     if remote is None and (identity is not None or remote_python is not None):
         raise HwdiffError("--identity and --remote-python go with --remote ssh://user@host; add --remote or drop them")
@@ -166,6 +163,8 @@ def profile(
         if given:
             raise HwdiffError(f"{', '.join(given)} describe a measurement; --from-table imports figures as they are "
                               "(drop them, or drop --from-table to measure)")
+        from hwdiff.hardware.table_import import import_latency_table
+
         result = import_latency_table(from_table, device=device, space=space, dataset=dataset or "", out=out,
                                       force=force)
         if json_out:
@@ -175,14 +174,20 @@ def profile(
                       markup=False)
         return
     if remote is not None:
+        from hwdiff.hardware.ssh import Remote
+
         options = {"device": device, "space": space, "dataset": dataset, "backend": backend, "precision": precision,
                    "batch_size": batch, "threads": threads, "validate": validate, "rounds": rounds, "seed": seed}
         _profile_remote(Remote(remote, identity=identity, python=remote_python), options, out=out, force=force,
                         resume=resume, realtime=realtime, json_out=json_out)
         return
+    from hwdiff.hardware.profiles import partial_path, profile_path
+    from hwdiff.hardware.profiling import plan_profile, run_profile
+    from hwdiff.hardware.remote import format_progress
+
     plan = plan_profile(device, space=space, dataset=dataset, backend=backend, precision=precision,
                         batch_size=batch, threads=threads, validate=validate, rounds=rounds, seed=seed)
-    target = out if out is not None else default_output(plan)
+    target = profile_path(plan.filename, out)
     side = partial_path(target)
     if resume and not side.exists():
         warn(f"nothing to resume ({side} does not exist); starting a new run")
@@ -250,6 +255,8 @@ def _drop_stdio() -> None:
 def _profile_remote(remote: Remote, options: dict[str, Any], *, out: Path | None, force: bool, resume: bool,
                     realtime: bool, json_out: bool) -> None:
     """``hwdiff profile --remote``: check the board, run the same profiling there, copy the profile back."""
+    from hwdiff.hardware.remote_profile import RemoteProfileRun
+
     where = remote.target.destination
     err_console.print(f"checking {remote.target.url} (Python {remote.python!r}, hwdiff {__version__}) ...",
                       markup=False)

@@ -1,28 +1,14 @@
 """Held-out quality of a regression: rank agreement (Kendall tau-b, Spearman), R^2, MAE, MAPE.
 
 Used to validate the effnet accuracy predictor and the fitted (model-kind) latency profiles. Plain
-numpy, so no scipy is needed; ties are handled (tau-b, average ranks).
+numpy, so no scipy is needed; ties are handled (tau-b in ``hwdiff.metrics``, average ranks).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def kendall_tau(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> float:
-    """Kendall's tau-b over all pairs (O(n^2) in chunks: fine for the few thousand records here)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    concordant = ties_a = ties_b = 0.0
-    n = len(a)
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        da = np.sign(a[start:stop, None] - a[None, :])
-        db = np.sign(b[start:stop, None] - b[None, :])
-        upper = np.arange(start, stop)[:, None] < np.arange(n)[None, :]  # each pair once
-        concordant += float((da * db)[upper].sum())
-        ties_a += float((da[upper] != 0).sum())
-        ties_b += float((db[upper] != 0).sum())
-    return concordant / np.sqrt(ties_a * ties_b) if ties_a and ties_b else float("nan")
+from hwdiff.metrics import kendall_tau, mape, share_within
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -44,14 +30,13 @@ def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """Kendall tau, Spearman rho, R^2, MAE and MAPE (percent) of ``pred`` against ``y``."""
     y, pred = np.asarray(y, dtype=np.float64), np.asarray(pred, dtype=np.float64)
-    rel = np.abs(pred / y - 1.0)
     return {
         "kendall_tau": float(kendall_tau(y, pred)),
         "spearman": spearman_rho(y, pred),
         "r2": r2_score(y, pred),
         "mae": float(np.abs(pred - y).mean()),
-        "mape": float(rel.mean() * 100.0),
-        "within_10pct": float((rel <= 0.10).mean()),
+        "mape": mape(y, pred),
+        "within_10pct": share_within(y, pred, 0.10),
     }
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from hwdiff.deploy.export import file_sha256, sidecar_path
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware import find_profile, get_device
-from hwdiff.hardware.backends import CallRunner, TensorRTRunner, TorchRunner, backend_class
+from hwdiff.hardware.backends import CallRunner, TensorRTRunner, TorchRunner, backend_class, onnxruntime_session
 from hwdiff.hardware.timing import Measurement, TimingSettings, measure_latency
 
 FORMAT_BY_SUFFIX = {".onnx": "onnx", ".engine": "trt", ".plan": "trt", ".trt": "trt", ".pt": "torchscript",
@@ -120,19 +120,7 @@ def make_runner(model: ExportedFile, backend: str, target: str, threads: int):
         raise HwdiffError(reason)
     torch.set_num_threads(threads)
     if model.format == "onnx":
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        providers: list[Any] = ["CUDAExecutionProvider"] if target == "cuda" else ["CPUExecutionProvider"]
-        if backend == "onnxruntime-trt":
-            providers = [("TensorrtExecutionProvider", {"trt_fp16_enable": model.precision == "fp16"}),
-                         "CUDAExecutionProvider"]
-        session = ort.InferenceSession(str(model.path), options, providers=providers)
+        session = onnxruntime_session(str(model.path), threads, cls.providers(target, model.precision))
         feeds = {session.get_inputs()[0].name: _example(model, "cpu").numpy()}
         return CallRunner(lambda: session.run(None, feeds), keep=session)
     if model.format == "torchscript":

@@ -1,13 +1,14 @@
 """``hwdiff export``: a network becomes an ONNX model, a TorchScript module or a TensorRT engine.
 
-* **onnx** -- ``torch.onnx.export(..., dynamo=True)``, the ``torch.export``-based exporter, at opset
-  18 (``--opset``); ``onnx.checker.check_model(full_check=True)``; then parity against eager
-  PyTorch through ONNX Runtime's CPU provider on seeded random inputs. Above the tolerance nothing
-  is written.
+* **onnx** -- ``hwdiff.hardware.onnx_writer``, the writer whose models ``hwdiff profile`` times
+  (TorchScript exporter, opset 18 by default, ``--opset``); ``onnx.checker.check_model(full_check=True)``;
+  then parity against eager PyTorch through ONNX Runtime's CPU provider on seeded random inputs.
+  Above the tolerance nothing is written.
 * **torchscript** -- ``torch.jit.trace`` (deprecated in PyTorch, kept for C++/LibTorch deployment),
   with the same parity check against eager PyTorch.
 * **trt** -- the ONNX model first (kept beside the engine), then an engine through TensorRT
-  (``hwdiff.deploy.trt_engine``); where TensorRT is missing the ONNX model is still written.
+  (``hwdiff.hardware.trt_engine``, the profiling backend's builder too); where TensorRT is missing
+  the ONNX model is still written.
 
 Every file gets a JSON sidecar ``FILE.json``: source, architecture, exporter and versions, opset,
 precision, input shape, parity figures, checksum. Files are written through a temporary name, so a
@@ -16,13 +17,9 @@ failed export leaves nothing behind.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import datetime as _dt
 import hashlib
-import io
 import json
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +32,10 @@ from torch import nn
 from hwdiff import __version__
 from hwdiff.deploy.source import ModelSource
 from hwdiff.errors import HwdiffError
-from hwdiff.storage import atomic_path, atomic_write_text, check_writable_dir, user_dir
+from hwdiff.hardware.onnx_writer import DEFAULT_OPSET, EXPORTER, OPSETS, quiet, write_onnx
+from hwdiff.storage import atomic_path, atomic_write_text, check_writable_dir, user_dir, utc_timestamp
 
 PRECISIONS = ("fp32", "fp16")
-DEFAULT_OPSET = 18
 # Parity passes when max |y - y_ref| <= atol + rtol * max |y_ref|. fp32: 1e-4 absolute (this project's target),
 # plus 1e-5 of the logits' scale, because random-weight NB201 cells reach logits of ~1e3 where fp32 rounding
 # alone is ~1e-4. fp16 keeps ~3 significant digits: logits of size ~10 carry errors of ~1e-2.
@@ -79,8 +76,8 @@ class ExportOptions:
             raise HwdiffError(f"--atol must be positive (got {self.atol})")
         if self.rtol is not None and not self.rtol >= 0:
             raise HwdiffError(f"--rtol must be >= 0 (got {self.rtol})")
-        if not 13 <= self.opset <= 23:
-            raise HwdiffError(f"--opset {self.opset} is outside what this exporter writes (13 to 23)")
+        if not OPSETS[0] <= self.opset <= OPSETS[1]:
+            raise HwdiffError(f"--opset {self.opset} is outside what this exporter writes ({OPSETS[0]} to {OPSETS[1]})")
 
 
 @dataclass
@@ -172,7 +169,7 @@ def _sidecar(source: ModelSource, options: ExportOptions, path: Path, fields: di
         "output": {"name": "logits", "shape": [batch, source.num_classes]},
         "source": source.to_json(),
         "hwdiff_version": __version__, "torch_version": torch.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_timestamp(),
         **fields,
     }
 
@@ -223,30 +220,13 @@ def compare(reference: nn.Module, candidate: Callable[[torch.Tensor], np.ndarray
     return result
 
 
-@contextlib.contextmanager
-def _quiet():
-    """The exporters talk on stdout/stderr and warn about deprecations; ``--json`` output must stay clean."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
-
-
 # -- ONNX -----------------------------------------------------------------------------------------------------
 
-def write_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamic_batch: bool) -> None:
-    """Export ``model`` to ``path`` with the torch.export-based exporter, then run the full ONNX checker."""
+def write_checked_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamic_batch: bool) -> None:
+    """Export ``model`` to ``path`` with the one ONNX writer, then run the full ONNX checker."""
     import onnx
 
-    dynamic = ({0: torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)},) if dynamic_batch else None
-    try:
-        with _quiet():
-            torch.onnx.export(model, (example,), str(path), dynamo=True, opset_version=opset,
-                              input_names=["input"], output_names=["logits"], dynamic_shapes=dynamic,
-                              external_data=False, verbose=False)
-    except Exception as exc:  # the exporter raises many types; say which network failed and why
-        raise HwdiffError(f"torch.onnx.export failed for this network ({type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0][:200]})") from None
+    write_onnx(model, example, path, opset=opset, dynamic_batch=dynamic_batch)
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
@@ -276,11 +256,11 @@ def export_onnx_file(source: ModelSource, options: ExportOptions, path: Path, pr
     model = source.build().to(_dtype(precision))
     example = torch.randn((options.batch, *source.input_size), generator=torch.Generator().manual_seed(options.seed))
     with atomic_path(path) as tmp:
-        write_onnx(model, example.to(_dtype(precision)), tmp, options.opset, options.dynamic_batch)
+        write_checked_onnx(model, example.to(_dtype(precision)), tmp, options.opset, options.dynamic_batch)
         parity = compare(reference, onnxruntime_runner(tmp), _parity_inputs(source, options),
                          options.tolerance(precision), f"ONNX Runtime {ort.__version__}, CPUExecutionProvider")
-    return {"exporter": {"name": "torch.onnx.export", "mode": "dynamo=True (torch.export)", "torch": torch.__version__,
-                         "onnx": onnx.__version__, "opset": options.opset, "checker": "onnx.checker full_check"},
+    return {"exporter": {**EXPORTER, "torch": torch.__version__, "onnx": onnx.__version__, "opset": options.opset,
+                         "checker": "onnx.checker full_check"},
             "onnx_precision": precision, "parity": parity}
 
 
@@ -298,12 +278,12 @@ def _export_torchscript(source: ModelSource, options: ExportOptions, path: Path)
     model = source.build().to(dtype)
     example = torch.randn((options.batch, *source.input_size), generator=torch.Generator().manual_seed(options.seed))
     with atomic_path(path) as tmp:
-        with _quiet(), torch.no_grad():
+        with quiet(), torch.no_grad():
             torch.jit.save(torch.jit.trace(model, example.to(dtype)), str(tmp))
             loaded = torch.jit.load(str(tmp), map_location="cpu")
 
         def run(x: torch.Tensor) -> np.ndarray:
-            with _quiet(), torch.no_grad():
+            with quiet(), torch.no_grad():
                 return loaded(x.to(dtype)).float().numpy()
 
         parity = compare(reference, run, _parity_inputs(source, options), options.tolerance(),
@@ -315,19 +295,19 @@ def _export_torchscript(source: ModelSource, options: ExportOptions, path: Path)
 
 @register_exporter("trt", ".engine")
 def _export_trt(source: ModelSource, options: ExportOptions, path: Path) -> tuple[dict[str, Any], list]:
-    from hwdiff.deploy.trt_engine import TensorRTMissing, build_engine, find_tensorrt
+    from hwdiff.hardware.trt_engine import TensorRTMissing, build_engine, find_tensorrt, onnx_precision
 
     tensorrt = find_tensorrt()
     # TensorRT 10 lowers an fp32 network with the FP16 builder flag; strongly typed networks (TensorRT 11)
     # take their precision from the ONNX model, so that one is exported in fp16.
-    onnx_precision = "fp16" if options.precision == "fp16" and tensorrt and tensorrt.strongly_typed else "fp32"
+    onnx_dtype = onnx_precision(options.precision, bool(tensorrt and tensorrt.strongly_typed))
     onnx_path = path.with_name(path.name + ".onnx")  # the ONNX model behind the engine: x.engine.onnx
-    onnx_result = export(source, dataclasses.replace(options, format="onnx", precision=onnx_precision,
+    onnx_result = export(source, dataclasses.replace(options, format="onnx", precision=onnx_dtype,
                                                      output=onnx_path))
     if tensorrt is None:
         raise TensorRTMissing(onnx_result.path)
     engine = build_engine(tensorrt, onnx_result.path, path, options.precision, batch=options.batch,
                           dynamic_batch=options.dynamic_batch, input_size=source.input_size,
                           max_batch=max(options.batch, 32) if options.dynamic_batch else options.batch)
-    return {"exporter": {"name": "tensorrt", **engine}, "onnx": onnx_result.path.name, "onnx_precision": onnx_precision,
+    return {"exporter": {"name": "tensorrt", **engine}, "onnx": onnx_result.path.name, "onnx_precision": onnx_dtype,
             "parity": {"onnx": onnx_result.doc["parity"], "engine": None}}, [onnx_result]

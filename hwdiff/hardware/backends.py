@@ -12,6 +12,9 @@ Backends (``backend_names()``):
 * ``onnxruntime-trt`` -- ONNX Runtime's TensorRT execution provider (CUDA fallback);
 * ``tensorrt`` -- a TensorRT engine built from ONNX with the ``tensorrt`` Python API (FP32/FP16).
 
+The ONNX backends load what ``hwdiff.hardware.onnx_writer`` writes, and ``tensorrt`` builds through
+``hwdiff.hardware.trt_engine``: the same writer and builder as ``hwdiff export``.
+
 A backend that cannot run here raises ``HwdiffError`` with one line saying what is missing and how
 to get it; ``Backend.missing(target)`` answers the same question without raising.
 """
@@ -19,15 +22,14 @@ to get it; ``Backend.missing(target)`` answers the same question without raising
 from __future__ import annotations
 
 import abc
-import inspect
-import io
 import shutil
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from hwdiff.errors import HwdiffError
+from hwdiff.hardware.onnx_writer import onnx_bytes, write_onnx
 
 TARGETS = ("cpu", "cuda")
 PRECISIONS = ("fp32", "fp16")
@@ -244,26 +246,6 @@ class PyTorchCompileBackend(PyTorchBackend):
         return runner
 
 
-def export_onnx(module: Any, example: Any, opset: int = 17) -> bytes:
-    """ONNX bytes of ``module`` traced on ``example`` (input ``input``, output ``output``).
-
-    Uses the TorchScript exporter where torch still has it: for these plain CNNs it gives the same
-    operators as the ``torch.export`` one and is several times faster, which matters when a profile
-    exports 150 models.
-    """
-    import torch
-
-    kwargs: dict[str, Any] = {"opset_version": opset, "input_names": ["input"], "output_names": ["output"],
-                              "do_constant_folding": True}
-    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        kwargs["dynamo"] = False
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), buffer, **kwargs)
-    return buffer.getvalue()
-
-
 def _onnxruntime_missing(providers: tuple[str, ...]) -> str | None:
     try:
         import onnxruntime as ort
@@ -277,14 +259,29 @@ def _onnxruntime_missing(providers: tuple[str, ...]) -> str | None:
     return None
 
 
+def onnxruntime_session(model: bytes | str, threads: int, providers: list[Any]) -> Any:
+    """An ONNX Runtime session as every hwdiff timing runs one: all graph optimisations, fixed threads, sequential."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return ort.InferenceSession(model, options, providers=providers)
+
+
 @register_backend
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     targets = TARGETS
     precisions = {"cpu": ("fp32",), "cuda": ("fp32", "fp16")}
 
-    def _providers(self) -> list[Any]:
-        return ["CUDAExecutionProvider"] if self.options.target == "cuda" else ["CPUExecutionProvider"]
+    @staticmethod
+    def providers(target: str, precision: str) -> list[Any]:
+        """ONNX Runtime's execution providers for ``target`` (and ``precision``, for TensorRT's)."""
+        return ["CUDAExecutionProvider"] if target == "cuda" else ["CPUExecutionProvider"]
 
     @classmethod
     def missing(cls, target: str) -> str | None:
@@ -296,20 +293,16 @@ class OnnxRuntimeBackend(Backend):
         import onnxruntime as ort
         import torch
 
-        providers = [p if isinstance(p, str) else p[0] for p in self._providers()]
+        providers = [p if isinstance(p, str) else p[0] for p in self.providers(self.options.target,
+                                                                              self.options.precision)]
         return {"onnxruntime": ort.__version__, "providers": providers, "torch (export)": torch.__version__}
 
     def prepare(self, module: Any, input_shape: tuple[int, ...]) -> CallRunner:
         import onnxruntime as ort
 
         module, x = self._module(module), self._example(input_shape)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self.options.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        session = ort.InferenceSession(export_onnx(module, x), options, providers=self._providers())
+        session = onnxruntime_session(onnx_bytes(module, x), self.options.threads,
+                                      self.providers(self.options.target, self.options.precision))
         # The exporter drops an input the output does not depend on (a network that computes a constant).
         inputs = [i.name for i in session.get_inputs()]
         if self.options.target == "cpu":
@@ -319,7 +312,7 @@ class OnnxRuntimeBackend(Backend):
         x_ort = ort.OrtValue.ortvalue_from_numpy(x.cpu().numpy(), "cuda", 0)
         for name in inputs:
             binding.bind_ortvalue_input(name, x_ort)
-        binding.bind_output("output", "cuda")
+        binding.bind_output(session.get_outputs()[0].name, "cuda")
         return CallRunner(lambda: session.run_with_iobinding(binding), keep=(session, x_ort))
 
 
@@ -335,9 +328,9 @@ class OnnxRuntimeTensorRTBackend(OnnxRuntimeBackend):
     def missing(cls, target: str) -> str | None:
         return _cuda_missing() or _onnxruntime_missing(("TensorrtExecutionProvider", "CUDAExecutionProvider"))
 
-    def _providers(self) -> list[Any]:
-        trt_options = {"trt_fp16_enable": self.options.precision == "fp16"}
-        return [("TensorrtExecutionProvider", trt_options), "CUDAExecutionProvider"]
+    @staticmethod
+    def providers(target: str, precision: str) -> list[Any]:
+        return [("TensorrtExecutionProvider", {"trt_fp16_enable": precision == "fp16"}), "CUDAExecutionProvider"]
 
     def _module(self, module: Any) -> Any:
         return module.eval().to(device="cuda")  # TensorRT lowers precision itself (trt_fp16_enable)
@@ -380,36 +373,21 @@ class TensorRTBackend(Backend):
                 "torch (export, buffers)": torch.__version__}
 
     def prepare(self, module: Any, input_shape: tuple[int, ...]) -> TensorRTRunner:
+        import tempfile
+
         import tensorrt as trt
         import torch
 
-        # TensorRT <= 10 lowers precision by a builder flag; TensorRT 11 has no FP16 flag and builds a
-        # strongly typed network, so there the fp16 model itself is exported.
-        strongly_typed = not hasattr(trt.BuilderFlag, "FP16")
-        half = self.options.precision == "fp16" and strongly_typed
+        from hwdiff.hardware.trt_engine import build_serialized, onnx_precision, strongly_typed
+
+        half = onnx_precision(self.options.precision, strongly_typed(trt)) == "fp16"
         module = module.eval().to("cuda")
         x = self._example(input_shape).to(torch.float16 if half else torch.float32)
-        onnx_bytes = export_onnx(module.half() if half else module, x)
-        logger = trt.Logger(trt.Logger.ERROR)
-        builder = trt.Builder(logger)
-        if strongly_typed:
-            flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-        else:
-            flags = 0 if int(trt.__version__.split(".")[0]) >= 10 else \
-                1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-        network = builder.create_network(flags)
-        parser = trt.OnnxParser(network, logger)
-        if not parser.parse(onnx_bytes):
-            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-            raise HwdiffError(f"TensorRT cannot parse the exported ONNX model: {errors}")
-        config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 30)
-        if self.options.precision == "fp16" and not strongly_typed:
-            config.set_flag(trt.BuilderFlag.FP16)
-        serialized = builder.build_serialized_network(network, config)
-        if serialized is None:
-            raise HwdiffError("TensorRT could not build an engine for this model (see TensorRT's log above)")
-        engine = trt.Runtime(logger).deserialize_cuda_engine(serialized)
+        with tempfile.TemporaryDirectory(prefix="hwdiff-trt-") as folder:
+            onnx_path = Path(folder) / "model.onnx"
+            write_onnx(module.half() if half else module, x, onnx_path)
+            serialized = build_serialized(onnx_path, self.options.precision, log_level="ERROR")
+        engine = trt.Runtime(trt.Logger(trt.Logger.ERROR)).deserialize_cuda_engine(serialized)
         return TensorRTRunner(engine, x)
 
 

@@ -7,7 +7,6 @@ the facts describe the machine, whatever it is. Profiles store them before and a
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import platform
 import re
@@ -16,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from hwdiff.storage import utc_timestamp
 
 # NVML clock-event ("throttle") reason bits; the ones that do not slow a benchmark are left out of reports.
 NVML_REASONS = {
@@ -242,7 +243,7 @@ def software_facts() -> dict[str, Any]:
 def local_facts(root: Path = Path("/")) -> dict[str, Any]:
     """Everything above, with the time it was read."""
     return {
-        "collected": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "collected": utc_timestamp(),
         "host": platform.node(),
         "os": platform.platform(),
         "cpu": cpu_facts(root),

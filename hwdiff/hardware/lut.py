@@ -18,19 +18,8 @@ import numpy as np
 
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.profiles import Profile, register_profile_kind
+from hwdiff.metrics import kendall_tau, relative_errors
 from hwdiff.spaces import get_space
-
-
-def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b (ties counted as neither concordant nor discordant); NaN when undefined."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(x) != len(y):
-        raise ValueError("kendall_tau needs two sequences of the same length")
-    upper = np.triu_indices(len(x), 1)
-    dx = np.sign(x[:, None] - x[None, :])[upper]
-    dy = np.sign(y[:, None] - y[None, :])[upper]
-    denominator = math.sqrt(float(np.count_nonzero(dx)) * float(np.count_nonzero(dy)))
-    return float((dx * dy).sum() / denominator) if denominator else math.nan
 
 
 def fit_calibration(lut_ms: Sequence[float], measured_ms: Sequence[float]) -> tuple[float, float]:
@@ -56,9 +45,8 @@ def fit_calibration(lut_ms: Sequence[float], measured_ms: Sequence[float]) -> tu
 
 def validation_metrics(predicted_ms: Sequence[float], measured_ms: Sequence[float]) -> dict[str, float]:
     """Relative errors of predictions against measurements (errors in percent, shares as fractions)."""
-    p, y = np.asarray(predicted_ms, dtype=float), np.asarray(measured_ms, dtype=float)
-    rel = np.abs(p - y) / y
-    tau = kendall_tau(p, y)
+    rel = relative_errors(measured_ms, predicted_ms)
+    tau = kendall_tau(predicted_ms, measured_ms)
     return {
         "mape": float(rel.mean() * 100),
         "within_10pct": float(np.mean(rel <= 0.10)),

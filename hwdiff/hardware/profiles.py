@@ -1,4 +1,4 @@
-"""Device profiles: what a device's latency is for the architectures of a space.
+"""Device profiles: what a device's latency is for the architectures of a space, and the one store they live in.
 
 Every profile is a portable JSON file (``schema_version``, provenance, units, its own validation)
 behind one interface, ``Profile.predict(archs) -> latency in ms``. Kinds:
@@ -6,6 +6,10 @@ behind one interface, ``Profile.predict(archs) -> latency in ms``. Kinds:
 * ``table`` -- per-architecture measurements (shipped benchmark tables, imported CSVs);
 * ``lut`` -- per-layer lookup tables measured by ``hwdiff profile`` (``hardware/lut.py``);
 * ``model`` -- fitted regressions (added by later modules through ``register_profile_kind``).
+
+The store (the end of this module) is the only place that names profile files, says where they
+go, refuses to replace one without ``--force`` and finds them again: ``hwdiff profile`` (measured,
+imported, ``--remote``), ``hwdiff profiles`` and every search go through it.
 """
 
 from __future__ import annotations
@@ -28,11 +32,6 @@ from hwdiff.storage import atomic_write_text, shipped_dir, user_dir
 
 SCHEMA = "hwdiff.profile"
 SCHEMA_VERSION = 1
-
-
-def profile_filename(device: str, space: str, kind: str, suffix: str = "") -> str:
-    """``<device>-<space>-<kind>[-suffix].json``; measured profiles put backend/precision/batch in suffix."""
-    return f"{device}-{space}-{kind}{'-' + suffix if suffix else ''}.json"
 
 
 def _short_float(value: float) -> float:
@@ -111,8 +110,7 @@ class Profile(abc.ABC):
 
     def save(self, path: Path, force: bool = False) -> Path:
         """Write atomically; refuse to replace an existing file unless ``force``."""
-        if path.exists() and not force:
-            raise HwdiffError(f"profile {path} already exists; pass --force to replace it")
+        claim_profile_path(path, force)
         atomic_write_text(path, self.dumps())
         self.path = path
         return path
@@ -255,8 +253,45 @@ class ProfileCatalog:
                           "or import measurements with `... --from-table FILE`)")
 
 
+# -- the store ------------------------------------------------------------------------------------
+def profile_filename(device: str, space: str, *tags: str) -> str:
+    """``<device>-<space>-<tags...>.json``: ``table`` for imports; backend, precision, ``b<batch>`` when measured."""
+    return "-".join((device, space, *tags)) + ".json"
+
+
 def profile_dirs() -> list[Path]:
+    """Where profiles are looked up: the user's store first, then the shipped ones."""
     return [user_dir("profiles"), shipped_dir("profiles")]
+
+
+def profile_path(filename: str, out: Path | None = None) -> Path:
+    """Where a new profile goes: ``out`` (``--out``) if given, else the user's store."""
+    return Path(out) if out is not None else user_dir("profiles") / filename
+
+
+def claim_profile_path(path: Path, force: bool) -> None:
+    """Refuse, before any work, to write a profile over an existing one (unless ``force``) or into a non-folder."""
+    if path.exists() and not force:
+        raise HwdiffError(f"profile {path} already exists; pass --force to replace it")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise HwdiffError(f"--out {path}: {path.parent} is not a folder")
+
+
+def partial_path(target: Path) -> Path:
+    """The side file of an unfinished measurement of ``target`` (``hwdiff profile --resume``)."""
+    return target.with_name(target.name + ".partial")
+
+
+def locate_profile(name: str) -> Path:
+    """A profile file named on the command line: a path, or a file name (``.json`` optional) in the store."""
+    path = Path(name)
+    if path.exists():
+        return path
+    for folder in profile_dirs():
+        for candidate in (folder / name, folder / f"{name}.json"):
+            if candidate.exists():
+                return candidate
+    raise HwdiffError(f"no profile file {name!r}; give a path or a name listed by `hwdiff profiles`")
 
 
 def load_catalog() -> ProfileCatalog:

@@ -16,7 +16,6 @@ removed.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import sys
@@ -34,10 +33,11 @@ from hwdiff.hardware.backends import BackendOptions, backend_class, backend_name
 from hwdiff.hardware.devices import DeviceSpec, get_device
 from hwdiff.hardware.facts import ThrottleMonitor, local_facts, physical_cores
 from hwdiff.hardware.lut import LutProfile, fit_calibration, validation_metrics
+from hwdiff.hardware.profiles import claim_profile_path, partial_path, profile_filename, profile_path
 from hwdiff.hardware.timing import Measurement, TimingSettings, measure_latency
 from hwdiff.spaces import get_space
 from hwdiff.spaces.base import LutLayer
-from hwdiff.storage import atomic_write_text, user_dir
+from hwdiff.storage import atomic_write_text, utc_timestamp
 
 PARTIAL_SCHEMA = "hwdiff.profile-partial"
 MAX_VALIDATE = 1000
@@ -69,7 +69,7 @@ class ProfilePlan:
 
     @property
     def filename(self) -> str:
-        return f"{self.device}-{self.space}-{self.backend}-{self.precision}-b{self.batch_size}.json"
+        return profile_filename(self.device, self.space, self.backend, self.precision, f"b{self.batch_size}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,7 +199,7 @@ class _Partial:
     @classmethod
     def start(cls, path: Path, plan: ProfilePlan, versions: dict[str, Any], archs: list[str]) -> _Partial:
         doc = {"schema": PARTIAL_SCHEMA, "hwdiff": __version__, "plan": plan.to_json(), "versions": versions,
-               "archs": archs, "started": _now(), "facts_before": local_facts(),
+               "archs": archs, "started": utc_timestamp(), "facts_before": local_facts(),
                "results": {}}
         return cls(path, doc)
 
@@ -249,10 +249,6 @@ def _machine(facts: dict[str, Any]) -> list[Any]:
     return [facts.get("cpu", {}).get("model"), [g.get("name") for g in gpus]]
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 @contextlib.contextmanager
 def realtime_priority(enabled: bool) -> Iterator[None]:
     """Run the block under SCHED_FIFO (Linux; root or CAP_SYS_NICE), so other processes cannot preempt it.
@@ -277,26 +273,15 @@ def realtime_priority(enabled: bool) -> Iterator[None]:
         os.sched_setscheduler(0, old_policy, old_param)
 
 
-def default_output(plan: ProfilePlan) -> Path:
-    return user_dir("profiles") / plan.filename
-
-
-def partial_path(target: Path) -> Path:
-    return target.with_name(target.name + ".partial")
-
-
 def run_profile(plan: ProfilePlan, out: Path | None = None, *, force: bool = False, resume: bool = False,
                 realtime: bool = False, progress: Callable[[int, int, str], None] | None = None) -> RunReport:
     """Measure ``plan`` and write the lut profile; ``progress(done, total, label)`` after/before each job."""
-    target = Path(out) if out is not None else default_output(plan)
+    target = profile_path(plan.filename, out)
     side = partial_path(target)
-    if target.exists() and not force:
-        raise HwdiffError(f"profile {target} already exists; pass --force to replace it")
+    claim_profile_path(target, force)
     if side.exists() and not resume and not force:
         raise HwdiffError(f"an unfinished run of this profile is in {side}; pass --resume to continue it or "
                           "--force to start over")
-    if target.parent.exists() and not target.parent.is_dir():
-        raise HwdiffError(f"--out {target}: {target.parent} is not a folder")
     backend = create_backend(plan.backend, BackendOptions(target=plan.target, precision=plan.precision,
                                                           threads=plan.threads, batch_size=plan.batch_size))
     versions = backend.versions()
@@ -455,7 +440,7 @@ def _assemble(plan: ProfilePlan, partial: _Partial, layers: list[LutLayer], arch
     profile.validation = validation
     profile.provenance = {
         "source": f"measured by hwdiff profile ({plan.backend}, {plan.target})",
-        "created": _now(),
+        "created": utc_timestamp(),
         "started": partial.doc["started"],
         "hwdiff": __version__,
         "backend": plan.backend,

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import math
 from pathlib import Path
 
 from hwdiff import __version__
 from hwdiff.errors import HwdiffError
-from hwdiff.hardware.profiles import TableProfile, profile_filename
+from hwdiff.hardware.profiles import TableProfile, claim_profile_path, profile_filename, profile_path
 from hwdiff.spaces import get_space
-from hwdiff.storage import user_dir
+from hwdiff.storage import utc_timestamp
 
 REQUIRED_COLUMNS = ("arch", "latency_ms")
 
@@ -77,14 +76,13 @@ def import_latency_table(path: Path, *, device: str, space: str, dataset: str = 
                          out: Path | None = None, force: bool = False) -> TableProfile:
     """Read ``path`` and write it as a table profile (default: the user's profile store)."""
     latencies = read_latency_csv(path, space)
-    target = out if out is not None else user_dir("profiles") / profile_filename(device, space, "table")
-    if target.exists() and not force:
-        raise HwdiffError(f"profile {target} already exists; pass --force to replace it")
+    target = profile_path(profile_filename(device, space, "table"), out)
+    claim_profile_path(target, force)
     provenance = {
         "source": f"imported from {Path(path).name}",
         "origin_file": str(Path(path).resolve()),
         "origin_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-        "imported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "imported": utc_timestamp(),
         "imported_by": f"hwdiff {__version__}",
     }
     profile = TableProfile.from_archs(device=device, space=space, dataset=dataset,

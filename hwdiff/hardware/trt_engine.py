@@ -1,4 +1,7 @@
-"""TensorRT engines from ONNX: the ``tensorrt`` Python API where it is installed, else ``trtexec`` (Jetson).
+"""The one TensorRT builder: engines from ONNX, for ``hwdiff export --format trt`` and the profiling backend.
+
+The ``tensorrt`` Python API where it is installed, else ``trtexec`` (Jetson; export only: timing
+needs the Python API).
 
 Precision across TensorRT versions:
 
@@ -72,7 +75,7 @@ def find_tensorrt() -> TensorRT | None:
     except ImportError:
         trt = None
     if trt is not None:
-        return TensorRT("python", trt.__version__, strongly_typed=not hasattr(trt.BuilderFlag, "FP16"))
+        return TensorRT("python", trt.__version__, strongly_typed=strongly_typed(trt))
     binary = shutil.which("trtexec") or next((p for p in TRTEXEC_PATHS if Path(p).is_file()), None)
     if binary is None:
         return None
@@ -89,7 +92,8 @@ def build_engine(tensorrt: TensorRT, onnx_path: Path, engine_path: Path, precisi
     """Build and write the engine atomically; return what the sidecar records about the build."""
     with atomic_path(engine_path) as tmp:
         if tensorrt.kind == "python":
-            _build_python(onnx_path, tmp, precision, batch, dynamic_batch, input_size, max_batch)
+            shapes = (_shape(1, input_size), _shape(batch, input_size), _shape(max_batch, input_size))
+            tmp.write_bytes(build_serialized(onnx_path, precision, dynamic=shapes if dynamic_batch else None))
         else:
             _build_trtexec(tensorrt, onnx_path, tmp, precision, batch, dynamic_batch, input_size, max_batch)
     return {"builder": "tensorrt python API" if tensorrt.kind == "python" else f"trtexec ({tensorrt.trtexec})",
@@ -109,15 +113,29 @@ def _gpu_name() -> str | None:
         return None
 
 
-def _build_python(onnx_path: Path, out: Path, precision: str, batch: int, dynamic_batch: bool,
-                  input_size: tuple[int, ...], max_batch: int) -> None:
+def strongly_typed(trt: Any) -> bool:
+    """TensorRT 11+ has no FP16 builder flag: precision comes from the ONNX model's own tensors."""
+    return not hasattr(trt.BuilderFlag, "FP16")
+
+
+def onnx_precision(precision: str, strongly_typed: bool) -> str:
+    """The precision the ONNX model must have for an engine of ``precision`` (fp16 only when strongly typed)."""
+    return "fp16" if precision == "fp16" and strongly_typed else "fp32"
+
+
+def build_serialized(onnx_path: Path, precision: str, *, dynamic: tuple[tuple[int, ...], ...] | None = None,
+                     log_level: str = "WARNING") -> bytes:
+    """A serialized engine built from ``onnx_path`` with the ``tensorrt`` Python API.
+
+    ``dynamic``: the (min, opt, max) input shapes of a dynamic-batch model's optimisation profile.
+    """
     import tensorrt as trt
 
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = trt.Logger(getattr(trt.Logger, log_level))
     builder = trt.Builder(logger)
-    strongly_typed = not hasattr(trt.BuilderFlag, "FP16")
+    typed = strongly_typed(trt)
     flags = 0
-    if strongly_typed:
+    if typed:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     elif int(trt.__version__.split(".")[0]) < 10:  # explicit batch became the only mode in TensorRT 10
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
@@ -128,17 +146,17 @@ def _build_python(onnx_path: Path, out: Path, precision: str, batch: int, dynami
         raise HwdiffError(f"TensorRT {trt.__version__} cannot parse {onnx_path}: {errors[:300]}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    if precision == "fp16" and not strongly_typed:
+    if precision == "fp16" and not typed:
         config.set_flag(trt.BuilderFlag.FP16)
-    if dynamic_batch:
+    if dynamic is not None:
         profile = builder.create_optimization_profile()
-        profile.set_shape("input", _shape(1, input_size), _shape(batch, input_size), _shape(max_batch, input_size))
+        profile.set_shape("input", *dynamic)
         config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise HwdiffError(f"TensorRT {trt.__version__} could not build an engine from {onnx_path} "
                           "(its log above says why)")
-    out.write_bytes(bytes(serialized))
+    return bytes(serialized)
 
 
 def _build_trtexec(tensorrt: TensorRT, onnx_path: Path, out: Path, precision: str, batch: int, dynamic_batch: bool,
