@@ -7,10 +7,10 @@ import pytest
 from hwdiff.data.effnet import effnet_records
 from hwdiff.data.effnet_metrics import kendall_tau, regression_metrics, spearman_rho
 from hwdiff.data.effnet_predictor import META_PATH, WEIGHTS_PATH, AccuracyPredictor, PredictorConfig
-from hwdiff.data.effnet_train import cross_validate, noise_floor
 from hwdiff.errors import HwdiffError
 from hwdiff.spaces import get_space
 from hwdiff.spaces.effnet.features import arch_features
+from tools.train_effnet_predictor import cross_validate, noise_floor
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 

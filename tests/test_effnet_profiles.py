@@ -7,8 +7,8 @@ from hwdiff.data.effnet import MEASUREMENTS, effnet_records
 from hwdiff.data.effnet_metrics import regression_metrics
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware import ModelProfile, find_profile, get_device, read_profile
-from hwdiff.hardware.model_fit import fit_model
 from hwdiff.spaces import get_space
+from tools.fit_effnet_latency_models import fit_model
 
 DEVICES = ("a100", "rtx3090", "tpuv2", "tpuv3", "zcu102", "vck190")
 

@@ -17,6 +17,7 @@ from hwdiff.cli.profiles import profile, profiles_app
 from hwdiff.cli.render import err_console
 from hwdiff.cli.search import bench_search, predict, search, train
 from hwdiff.errors import HwdiffError
+from hwdiff.threads import configure_threads
 
 try:  # recent typer vendors click
     from typer._click.exceptions import ClickException, UsageError
@@ -59,10 +60,17 @@ app.command()(export)
 app.command(name="bench-model")(bench_model)
 
 
+def _command_name(argv: list[str]) -> str | None:
+    """The subcommand's name: the root takes no option values, so it is the first non-option word."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    argv = sys.argv[1:] if argv is None else argv
     command = typer.main.get_command(app)
     try:
+        configure_threads(_command_name(argv))  # before any command imports torch
         code = command.main(args=argv, prog_name="hwdiff", standalone_mode=False)
     except HwdiffError as exc:
         err_console.print(f"error: {exc}", markup=False)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import Progress, ProgressColumn
+
+if TYPE_CHECKING:  # rich.progress loads only for commands that draw a bar
+    from rich.progress import Progress, ProgressColumn
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -36,4 +38,6 @@ def fmt_count(value: int) -> str:
 
 def progress_bar(*columns: str | ProgressColumn, quiet: bool = False) -> Progress:
     """A transient progress bar on stderr; off when stderr is not a terminal (logs, pipes, tests)."""
+    from rich.progress import Progress
+
     return Progress(*columns, console=err_console, transient=True, disable=quiet or not err_console.is_terminal)

@@ -4,19 +4,13 @@
 architecture, proxy-trained top-1/top-5 (percent), params and MACs (millions, thop convention),
 FPGA latency (ms) and throughput (images/s) on six accelerators. Shipped as
 ``tables/effnet_records.npz`` (numpy arrays in the CSV's row order, read with ``allow_pickle=False``;
-measurements as float32, empty cells as NaN). Provenance: docs/data.md.
-
-Maintainer tool, run once when the shipped data changes::
-
-    python -m hwdiff.data.effnet ../shared/data
+measurements as float32, empty cells as NaN). Provenance: docs/data.md; made by the maintainer
+tool ``python -m tools.convert_effnet_records``.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import hashlib
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +18,7 @@ import numpy as np
 
 from hwdiff.data.shipped import read_npz
 from hwdiff.errors import HwdiffError
-from hwdiff.spaces.effnet.layers import count
-from hwdiff.spaces.effnet.space import ATTRIBUTES, NUM_STAGES, format_values
-from hwdiff.storage import atomic_path
+from hwdiff.spaces.effnet.space import format_values
 
 RECORDS_PATH = Path(__file__).resolve().parent / "tables" / "effnet_records.npz"
 SOURCE_FILE = "accel_nasbench/anb_records.csv"
@@ -37,7 +29,6 @@ VALUE_COLUMNS = (
     *(f"throughput_{d}_{s}" for d in ("a100", "3090", "tpuv2", "tpuv3") for s in ("mean", "std")),
     "throughput_zcu102_mean", "throughput_vck190_mean",
 )
-_CSV_ATTRIBUTE = {"expansion": "e", "kernel": "k", "layers": "l", "se": "se"}
 
 
 @dataclass(frozen=True)
@@ -96,38 +87,3 @@ class EffNetRecords:
 @functools.lru_cache(maxsize=1)
 def effnet_records() -> EffNetRecords:
     return EffNetRecords()
-
-
-def read_records_csv(path: Path) -> dict[str, np.ndarray]:
-    """The CSV as arrays, every record's params/MACs checked against the effnet networks (within 1 %)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    values = np.array([[[int(r[f"block{b}_{_CSV_ATTRIBUTE[a]}"]) for a in ATTRIBUTES] for b in range(NUM_STAGES)]
-                       for r in rows], dtype=np.int8)
-    arrays: dict[str, np.ndarray] = {
-        "id": np.array([int(r["id"]) for r in rows], dtype=np.int32),
-        "arch_values": values,
-    }
-    for col in VALUE_COLUMNS:
-        arrays[col] = np.array([float(r[col]) if r[col] else np.nan for r in rows], dtype=np.float32)
-    for arch, params, macs in zip(format_values(values), arrays["params_m"], arrays["macs_m"]):
-        c = count(arch)
-        if abs(c.params / 1e6 / params - 1) > 0.01 or abs(c.macs_thop / 1e6 / macs - 1) > 0.01:
-            raise SystemExit(f"{arch}: counts {c} disagree with the record ({params} M params, {macs} M MACs)")
-    arrays["source_sha256"] = np.array(hashlib.sha256(Path(path).read_bytes()).hexdigest())
-    return arrays
-
-
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        raise SystemExit("usage: python -m hwdiff.data.effnet SHARED_DATA_DIR")
-    arrays = read_records_csv(Path(argv[0]) / SOURCE_FILE)
-    with atomic_path(RECORDS_PATH) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-    print(f"wrote {RECORDS_PATH} ({len(arrays['id'])} records, {RECORDS_PATH.stat().st_size} bytes)")
-
-
-if __name__ == "__main__":
-    main()

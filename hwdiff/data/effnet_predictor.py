@@ -9,7 +9,7 @@ accuracy, and every figure it gives is labelled so.
 
 Shipped as ``tables/effnet_predictor.npz`` (weights, read with ``allow_pickle=False``) and
 ``tables/effnet_predictor.json`` (configuration, k-fold held-out metrics, provenance), made by the
-maintainer command ``python -m hwdiff.data.effnet_train``.
+maintainer command ``python -m tools.train_effnet_predictor``.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class AccuracyPredictor:
             raise HwdiffError(f"{weights_path} does not match {meta_path.name}; reinstall hwdiff")
         if meta.get("features") != FEATURES_VERSION:
             raise HwdiffError(f"the effnet predictor was trained on features {meta.get('features')!r}, this hwdiff "
-                              f"computes {FEATURES_VERSION!r}; retrain it (python -m hwdiff.data.effnet_train)")
+                              f"computes {FEATURES_VERSION!r}; retrain it (python -m tools.train_effnet_predictor)")
         try:
             config = PredictorConfig(**meta["config"])
             with np.load(weights_path, allow_pickle=False) as z:

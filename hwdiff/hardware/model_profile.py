@@ -11,7 +11,7 @@ latency is a fitted model, in two parts:
 
 ``predict`` = additive * exp(residual). Validation (k-fold, records never seen by the fit):
 MAPE, share within +-10 %, Kendall tau; the additive part's own MAPE is recorded beside it.
-The shipped ``profiles/<device>-effnet-model.json`` are made by ``python -m hwdiff.hardware.model_fit``.
+The shipped ``profiles/<device>-effnet-model.json`` are made by ``python -m tools.fit_effnet_latency_models``.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 Run once when the shipped data changes::
 
-    python -m hwdiff.data.convert ../shared/data
+    python -m tools.convert_nb201_accuracies ../shared/data
 
 It writes ``hwdiff/data/tables/nb201.npz``: accuracies and isomorphism classes of all 15,625
-cells. The latency tables are converted by ``python -m hwdiff.hardware.convert``.
+cells. The latency tables are converted by ``python -m tools.convert_help_latencies``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def convert_nb201_accuracies(data: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        raise SystemExit("usage: python -m hwdiff.data.convert SHARED_DATA_DIR")
+        raise SystemExit("usage: python -m tools.convert_nb201_accuracies SHARED_DATA_DIR")
     data = Path(argv[0])
     convert_nb201_accuracies(data)
 

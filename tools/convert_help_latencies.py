@@ -2,7 +2,7 @@
 
 Run once when the shipped data changes::
 
-    python -m hwdiff.hardware.convert ../shared/data
+    python -m tools.convert_help_latencies ../shared/data
 
 Each ``help_latency/nb201/latency/DEVICE.pt`` becomes ``profiles/DEVICE-nb201-table.json``,
 with the provenance of ``devices/DEVICE.toml``. The ``.pt`` files are zip containers holding a
@@ -60,7 +60,7 @@ def convert_nb201_latencies(data: Path) -> None:
             "origin_sha256": sha256(path),
             "licence": table.licence,
             "converted": dt.date.today().isoformat(),
-            "converted_by": "python -m hwdiff.hardware.convert",
+            "converted_by": "python -m tools.convert_help_latencies",
             "notes": spec.notes,
             **spec.profiling,
         }
@@ -75,7 +75,7 @@ def convert_nb201_latencies(data: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        raise SystemExit("usage: python -m hwdiff.hardware.convert SHARED_DATA_DIR")
+        raise SystemExit("usage: python -m tools.convert_help_latencies SHARED_DATA_DIR")
     convert_nb201_latencies(Path(argv[0]))
 
 

@@ -1,6 +1,6 @@
 """Maintainer command: fit the shipped effnet model profiles on the Accel-NASBench records.
 
-    python -m hwdiff.hardware.model_fit [--device a100 ...] [--folds 5] [--seed 0]
+    python -m tools.fit_effnet_latency_models [--device a100 ...] [--folds 5] [--seed 0]
 
 For each device measured in the records (a100, rtx3090, tpuv2, tpuv3: throughput, converted to
 milliseconds per image as 1000 / throughput; zcu102, vck190: latency) it k-fold cross-validates the
@@ -111,7 +111,7 @@ def fit_effnet_profile(device: str, folds: int = 5, seed: int = 0) -> ModelProfi
         "conversion": ("latency_ms = 1000 / throughput: milliseconds per image at the measured batch size"
                        if measurement.quantity == "throughput" else "latency as recorded (ms)"),
         "fitted": dt.date.today().isoformat(),
-        "fitted_by": f"python -m hwdiff.hardware.model_fit (hwdiff {__version__}, torch {torch.__version__})",
+        "fitted_by": f"python -m tools.fit_effnet_latency_models (hwdiff {__version__}, torch {torch.__version__})",
         "seed": seed,
         "notes": spec.notes,
         **spec.profiling,
@@ -121,7 +121,7 @@ def fit_effnet_profile(device: str, folds: int = 5, seed: int = 0) -> ModelProfi
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m hwdiff.hardware.model_fit",
+    parser = argparse.ArgumentParser(prog="python -m tools.fit_effnet_latency_models",
                                      description="Fit the shipped effnet model profiles (Accel-NASBench records).")
     parser.add_argument("--device", action="append", choices=sorted(MEASUREMENTS), help="Default: all six.")
     parser.add_argument("--folds", type=int, default=5)

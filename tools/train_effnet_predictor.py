@@ -2,7 +2,7 @@
 
 Run when the records or the recipe change (about a minute on one core)::
 
-    python -m hwdiff.data.effnet_train [--folds 5] [--members 5] [--epochs 100] [--seed 0]
+    python -m tools.train_effnet_predictor [--folds 5] [--members 5] [--epochs 100] [--seed 0]
 
 It k-fold cross-validates the recipe on the records (Kendall tau, Spearman, R^2, MAE on records each
 fold's model never saw), trains the shipped ensemble on every record, estimates the noise floor of
@@ -123,14 +123,14 @@ def train_shipped(config: PredictorConfig, folds: int, seed: int) -> AccuracyPre
         "calibration": {"within_1std": float((z <= 1).mean()), "within_2std": float((z <= 2).mean())},
         "value_range": [low, high],
         "trained": dt.date.today().isoformat(),
-        "trained_by": "python -m hwdiff.data.effnet_train",
+        "trained_by": "python -m tools.train_effnet_predictor",
         "torch": torch.__version__,
     }
     return predictor
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m hwdiff.data.effnet_train",
+    parser = argparse.ArgumentParser(prog="python -m tools.train_effnet_predictor",
                                      description="Train and ship the effnet accuracy predictor.")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--members", type=int, default=PredictorConfig.members)

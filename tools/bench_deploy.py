@@ -1,8 +1,8 @@
 """Deploy benchmarks: the figures of docs/performance.md ("Deploy"), and the GPU check.
 
-    python -m hwdiff.deploy.benchmark cpu [--archs 6] [--threads 1] [--out FILE.json]
-    python -m hwdiff.deploy.benchmark finetune [--threads 1] [--out FILE.json]
-    python -m hwdiff.deploy.benchmark gpu [--out DIR]
+    python -m tools.bench_deploy cpu [--archs 6] [--threads 1] [--out FILE.json]
+    python -m tools.bench_deploy finetune [--threads 1] [--out FILE.json]
+    python -m tools.bench_deploy gpu [--out DIR]
 
 ``cpu``: for NB201 cells (and ``effnet`` networks where that space is installed) export ONNX fp32 at
 batch 1, record the parity against PyTorch, and time ONNX Runtime (the exported file) against
@@ -32,7 +32,7 @@ from hwdiff.deploy.bench import make_runner, open_exported
 from hwdiff.deploy.data import make_synthetic_image_folder
 from hwdiff.deploy.export import ExportOptions, export
 from hwdiff.deploy.source import resolve_source
-from hwdiff.deploy.trt_engine import find_tensorrt
+from hwdiff.hardware.trt_engine import find_tensorrt
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.backends import BackendOptions, create_backend
 from hwdiff.hardware.timing import TimingSettings, measure_latency
@@ -180,7 +180,7 @@ def run_gpu(folder: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m hwdiff.deploy.benchmark", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.bench_deploy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=("cpu", "finetune", "gpu"))
     parser.add_argument("--archs", type=int, default=6, help="NB201 cells to measure (cpu)")
