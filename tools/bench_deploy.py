@@ -32,10 +32,10 @@ from hwdiff.deploy.bench import make_runner, open_exported
 from hwdiff.deploy.data import make_synthetic_image_folder
 from hwdiff.deploy.export import ExportOptions, export
 from hwdiff.deploy.source import resolve_source
-from hwdiff.hardware.trt_engine import find_tensorrt
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.backends import BackendOptions, create_backend
 from hwdiff.hardware.timing import TimingSettings, measure_latency
+from hwdiff.hardware.trt_engine import find_tensorrt
 from hwdiff.spaces import get_space, space_names
 
 
