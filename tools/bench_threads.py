@@ -123,14 +123,15 @@ def main(argv: list[str] | None = None) -> None:
     summary = {name: summarize([r for r in runs if r["variant"] == name]) for name in variants}
     print(f"hwdiff train --train-steps {args.steps}, {args.repeats} repeat(s), {os.cpu_count()} CPUs; "
           "median of repeats; busy = beside one `while True: pass`")
-    print("| variant | env | alone wall (s) | busy wall (s) | wall ratio | alone CPU (s) | busy CPU (s) | CPU ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| variant | env | alone wall (s) | busy wall (s) | wall ratio | alone CPU (s) | busy CPU (s) | CPU ratio "
+          "| weights |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, s in summary.items():
         env = " ".join(f"{k}={v}" for k, v in variants[name].items()) or "-"
         print(f"| {name} | {env} | {s['alone_wall_s']:.1f} | {s['busy_wall_s']:.1f} | {s['wall_ratio']:.2f} | "
-              f"{s['alone_cpu_s']:.1f} | {s['busy_cpu_s']:.1f} | {s['cpu_ratio']:.2f} |")
-    if len({h for s in summary.values() for h in s["weights_sha256"]}) > 1:
-        print("note: the variants trained different weights (see --json)")
+              f"{s['alone_cpu_s']:.1f} | {s['busy_cpu_s']:.1f} | {s['cpu_ratio']:.2f} | "
+              f"{', '.join(h[:12] for h in s['weights_sha256'])} |")
+    print("weights: sha256 of the trained tensors; one value per row means alone and busy trained the same model")
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "summary": summary}, indent=2) + "\n")
 
