@@ -1,8 +1,8 @@
 """hwdiff: hardware-aware NAS by multi-conditioned discrete graph diffusion.
 
-Importing the package is cheap (no torch, no timm). A space's networks register with timm when the
-space is first used, so ``timm.create_model("nb201", arch="|...|")`` works after
-``get_space("nb201")`` or ``import hwdiff.spaces.nb201``.
+Importing the package is cheap (no torch, no timm), and so is looking a space up. A space's
+networks register with timm when it first builds one (``get_space("nb201").create_model(...)``);
+for ``timm.create_model("nb201", arch="|...|")`` import ``hwdiff.spaces.nb201.network`` first.
 """
 
 __version__ = "0.1.0"

@@ -22,9 +22,6 @@ print(json.dumps({{"code": code, "heavy": [m for m in ("torch", "timm") if m in 
 """
 
 
-# Until the CORE and HW branches of issue 17 land, the command modules import torch at the top.
-# Strict: this fails as soon as a command starts light, so the marker is removed then, command by command.
-@pytest.mark.xfail(strict=True, reason="cli/search, cli/profiles, cli/bench, ... still import torch at import time")
 @pytest.mark.parametrize("args", LIGHT_COMMANDS, ids=" ".join)
 def test_light_command_imports_neither_torch_nor_timm(args):
     done = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True,

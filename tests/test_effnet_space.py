@@ -5,7 +5,7 @@ import torch
 from timm.models._efficientnet_blocks import SqueezeExcite
 from torch import nn
 
-import hwdiff  # noqa: F401  (registers the models)
+import hwdiff.spaces.effnet.network  # noqa: F401  (registers the timm model)
 from hwdiff.data.effnet import effnet_records
 from hwdiff.errors import InvalidArchError
 from hwdiff.spaces import get_space

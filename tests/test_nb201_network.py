@@ -2,7 +2,7 @@ import pytest
 import timm
 import torch
 
-import hwdiff  # noqa: F401  (registers the models)
+import hwdiff.spaces.nb201.network  # noqa: F401  (registers the timm model)
 from hwdiff.deploy.build import summarize_network
 from hwdiff.spaces import get_space
 from hwdiff.spaces.nb201 import OPS, format_ops

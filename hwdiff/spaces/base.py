@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import functools
 import hashlib
+import importlib
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -127,6 +128,9 @@ class SearchSpace(abc.ABC):
     datasets: dict[str, DatasetInfo]
     graph_spec: GraphSpec
     default_device: str = "cpu"  # the device commands use when none is given (one whose profile ships)
+    # The module whose import registers the space's networks with timm: imported on the first build,
+    # so looking a space up (listing profiles, parsing archs) costs neither torch nor timm.
+    network_module: str | None = None
 
     # -- strings -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -221,6 +225,8 @@ class SearchSpace(abc.ABC):
         """The ``torch.nn.Module`` for ``arch``, built through ``timm.create_model``."""
         import timm
 
+        if self.network_module is not None:
+            importlib.import_module(self.network_module)
         self.dataset(dataset)
         return timm.create_model(self.timm_name(dataset), arch=self.canonical(arch), **kwargs)
 

@@ -162,6 +162,7 @@ def _chain() -> np.ndarray:
 @register_space
 class EffNetSpace(SearchSpace):
     name = "effnet"
+    network_module = "hwdiff.spaces.effnet.network"
     default_device = "a100"  # a fitted latency model ships for it
     description = "EfficientNet-B0 skeleton, per-stage MBConv choices (Accel-NASBench), about 1.0e11 networks"
     datasets = {"imagenet": DatasetInfo("imagenet", 1000, (3, IMAGE_SIZE, IMAGE_SIZE), "ImageNet-1k, 224x224")}

@@ -113,6 +113,7 @@ def nb201_order() -> tuple[str, ...]:
 @register_space
 class NB201Space(SearchSpace):
     name = "nb201"
+    network_module = "hwdiff.spaces.nb201.network"
     description = "NAS-Bench-201 cell (4 nodes, 6 edges, 5 ops), 15,625 cells"
     default_device = "pixel3"  # a measured table ships for it
     datasets = {
