@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 
+import hwdiff.hardware.profiling as profiling
 from hwdiff.cli import main
+from hwdiff.hardware.timing import TimingSettings
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +39,38 @@ def cli(capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def cheap_arch() -> str:
+    """An NB201 cell whose network builds, trains and exports in a blink (one conv1x1, skips, zeros)."""
+    return "|nor_conv_1x1~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"
+
+
+@pytest.fixture
+def read_only_dir(tmp_path) -> Path:
+    """A directory nobody may write to: chmod 555, or /sys where the tests run as root (root ignores modes)."""
+    if os.geteuid() == 0:
+        return Path("/sys")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def quick_settings() -> TimingSettings:
+    """Timing settings that take milliseconds: for tests of the profiling flow, not of its figures."""
+    return TimingSettings(warmup_runs=1, warmup_s=0.0, min_repeats=3, max_repeats=5, target_ci=0.5, max_time_s=0.01,
+                          min_sample_s=0.0)
+
+
+@pytest.fixture
+def quick_timing(monkeypatch, quick_settings) -> TimingSettings:
+    """``hwdiff profile`` measures layers and networks with ``quick_settings``."""
+    monkeypatch.setattr(profiling, "LAYER_TIMING", quick_settings)
+    monkeypatch.setattr(profiling, "NETWORK_TIMING", quick_settings)
+    return quick_settings
 
 
 @pytest.fixture

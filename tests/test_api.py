@@ -5,6 +5,8 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from hwdiff.generator import train as generator_train
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -16,6 +18,7 @@ def readme_python() -> str:
     return blocks[0]
 
 
+@pytest.mark.slow  # trains a generator
 def test_readme_example_runs_and_matches_the_cli(cli, capsys, monkeypatch, one_thread):
     # the example trains the default generator; a shorter default keeps the test small (same code path)
     monkeypatch.setattr(generator_train, "DEFAULT_TRAIN", replace(generator_train.DEFAULT_TRAIN, steps=300))

@@ -137,6 +137,7 @@ def test_step_skipping_schedule():
     assert len(GuidedSampler(tr).timesteps()) == 500
 
 
+@pytest.mark.slow  # trains a generator
 def test_short_training_gives_only_valid_cells_and_is_reproducible():
     tr = nb201_transitions(timesteps=100)
     archs = NB201.enumerate()
@@ -159,6 +160,7 @@ def test_short_training_gives_only_valid_cells_and_is_reproducible():
     assert run() == (losses, decoded)
 
 
+@pytest.mark.slow  # trains a generator
 def test_training_resumes_exactly():
     tr = nb201_transitions(timesteps=100)
     archs = NB201.enumerate()[:2000]

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from test_finetune import read_only_dir
 
 from hwdiff.errors import HwdiffError
 from hwdiff.generator.context import resolve_context
@@ -38,6 +37,7 @@ def home(trained_home, monkeypatch, cli):
     return trained_home
 
 
+@pytest.mark.slow  # trains a generator
 def test_search_json_contract(cli, home):
     result = cli("search", "--device", "pixel3", "--acc", "90%", "--latency", "15ms", "--samples", "200",
                  "--top", "3", "--steps", "20", *TRAIN, "--json")
@@ -60,6 +60,7 @@ def test_search_json_contract(cli, home):
     assert json.loads((home / "searches" / "last.json").read_text())["candidates"][0] == doc["candidates"][0]
 
 
+@pytest.mark.slow  # trains a generator
 def test_search_is_reproducible_and_plots(cli, home, tmp_path):
     args = ("search", "--device", "pixel3", "--latency", "10ms", "--samples", "100", "--steps", "10", *TRAIN)
     first = json.loads(cli(*args, "--json", "--seed", "0").out)
@@ -72,6 +73,7 @@ def test_search_is_reproducible_and_plots(cli, home, tmp_path):
     assert "feasible" in result.out and "Architectures meeting the constraints" in result.out
 
 
+@pytest.mark.slow  # trains a generator
 def test_nothing_feasible_shows_alternatives(cli, home):
     result = cli("search", "--device", "pixel3", "--acc", "94%", "--latency", "0.5ms", "--samples", "100",
                  "--steps", "10", *TRAIN)
@@ -89,6 +91,7 @@ def test_predict_matches_the_table(cli, home, tmp_path):
     assert cli("predict", BEST, "--dataset", "imagenet16").code == 0
 
 
+@pytest.mark.slow  # trains a generator
 def test_search_with_a_label_budget(cli, home):
     result = cli("search", "--device", "fpga", "--latency", "4ms", "--labels", "70", "--samples", "100", "--steps",
                  "5", "--top", "3", *TRAIN, "--json")
@@ -101,6 +104,7 @@ def test_search_with_a_label_budget(cli, home):
     assert cli("search", "--labels", "2", "--top", "5").err.startswith("error: --labels 2 is below --top 5")
 
 
+@pytest.mark.slow  # trains a generator
 def test_corrupt_model_is_reported_and_retrained(cli, home):
     model_dir = next((home / "models").iterdir())
     (model_dir / "model.pt").write_bytes(b"garbage")
@@ -133,14 +137,14 @@ def test_search_bad_input(cli, args, message):
     assert len(result.err.strip().splitlines()) == 1
 
 
-def test_plot_path_checked_before_work(cli, tmp_path):
+def test_plot_path_checked_before_work(cli, tmp_path, read_only_dir):
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")
     result = cli("search", "--plot", str(not_a_dir / "p.png"))
     assert result.code == 2 and "does not exist" in result.err
     assert cli("search", "--plot", str(tmp_path / "p.jpg")).err.startswith("error: plot path")
     assert not (tmp_path / "p.jpg").exists()
-    locked = cli("search", "--plot", str(read_only_dir(tmp_path) / "p.png"))  # root: os.access would say yes
+    locked = cli("search", "--plot", str(read_only_dir / "p.png"))  # root: os.access would say yes
     assert locked.code == 2 and "not writable" in locked.err and len(locked.err.strip().splitlines()) == 1
 
 

@@ -111,6 +111,7 @@ def tiny_config(**kw):
     return EvalConfig(dataset="cifar100", budget=20, finalists=3, seeds=2, budgeted=TINY, **kw)
 
 
+@pytest.mark.slow  # trains a generator
 def test_evaluate_is_budgeted_sealed_and_deterministic(monkeypatch):
     events = []
     real_accuracies = NB201Benchmark.accuracies
@@ -146,6 +147,7 @@ def test_evaluate_is_budgeted_sealed_and_deterministic(monkeypatch):
     assert {s["method"] for s in report.summary} == {"hwdiff", "random", "evolution"}
 
 
+@pytest.mark.slow  # trains a generator
 def test_hardware_constrained_finalists_are_feasible():
     report = evaluate(tiny_config(device="fpga", latency_ms=3.0, methods=("random", "evolution")))
     from hwdiff.hardware import find_profile

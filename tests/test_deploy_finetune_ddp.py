@@ -10,7 +10,6 @@ import sys
 
 import pytest
 import torch
-from test_finetune_data import CHEAP_ARCH
 
 from hwdiff.deploy.checkpoint import load_checkpoint
 from hwdiff.deploy.data import make_synthetic_image_folder
@@ -25,8 +24,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # starts torchrun
 @pytest.mark.usefixtures("one_thread")
-def test_two_process_torchrun_matches_one_process(tmp_path, hwdiff_home):
+def test_two_process_torchrun_matches_one_process(tmp_path, hwdiff_home, cheap_arch):
     """2 ranks x batch 8 against 1 process x batch 8 x 2 accumulation steps: the same micro-batches in the same
     BatchNorm groups and the same mean gradient, so the weights agree up to float summation order. BatchNorm
     running statistics differ by design (DDP broadcasts rank 0's, then ``distribute_bn`` averages)."""
@@ -35,14 +35,14 @@ def test_two_process_torchrun_matches_one_process(tmp_path, hwdiff_home):
               "--no-aug", "--seed", "3"]
     env = dict(os.environ, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1", HWDIFF_HOME=str(hwdiff_home))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "hwdiff", "finetune", CHEAP_ARCH,
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "hwdiff", "finetune", cheap_arch,
            *common, "--output", str(tmp_path / "ddp"), "--json"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)  # only rank 0 prints
     assert doc["world_size"] == 2
 
-    single = finetune(dict(arch=CHEAP_ARCH, data=str(data), epochs=2, batch_size=8, accum_steps=2, lr=0.05,
+    single = finetune(dict(arch=cheap_arch, data=str(data), epochs=2, batch_size=8, accum_steps=2, lr=0.05,
                            img_size=16, workers=0, no_aug=True, seed=3), output=tmp_path / "one")
     assert single.world_size == 1
     ddp_ckpt = load_checkpoint(tmp_path / "ddp" / "last.pt")

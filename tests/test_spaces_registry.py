@@ -122,6 +122,7 @@ def test_the_space_is_registered():
     assert get_space("chain3").default_dataset == "toy"
 
 
+@pytest.mark.slow  # trains a generator
 def test_train_search_predict_build_on_a_space_defined_in_a_test(cli, toy_profile, one_thread):
     trained = cli("train", "--space", "chain3", "--train-steps", "50", "--json")
     assert trained.code == 0, trained.err
@@ -150,6 +151,7 @@ def test_train_search_predict_build_on_a_space_defined_in_a_test(cli, toy_profil
     assert bad.code == 2 and "is not 3 of narrow, wide, skip" in bad.err
 
 
+@pytest.mark.slow  # trains a generator
 def test_the_library_api_searches_the_space_too(toy_profile, one_thread):
     result = api.search(api.SearchRequest(space="chain3", constraints=Constraints(latency_ms=4.0), samples=200,
                                           train_steps=50))

@@ -10,10 +10,8 @@ import torch
 from hwdiff.deploy.data import ShardedBatchSampler, make_synthetic_image_folder, open_image_data, shard_indices
 from hwdiff.errors import HwdiffError
 
+
 # A cheap NB201 cell (one 1x1 conv per cell) keeps CPU training in the tests to seconds.
-CHEAP_ARCH = "|nor_conv_1x1~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"
-
-
 def test_open_image_data_reads_classes_and_counts(tmp_path):
     data = open_image_data(make_synthetic_image_folder(tmp_path / "d", classes=3, per_class=4, val_per_class=2, size=8))
     assert data.layout == "imagefolder"
@@ -62,9 +60,9 @@ def test_bad_data_directories_are_named(tmp_path, case):
         open_image_data(path)
 
 
-def test_bad_data_directory_is_one_cli_line(tmp_path, cli):
+def test_bad_data_directory_is_one_cli_line(tmp_path, cli, cheap_arch):
     path, _ = _bad_layouts(tmp_path)["classes differ"]
-    result = cli("finetune", CHEAP_ARCH, "--data", str(path), "--output", str(tmp_path / "run"))
+    result = cli("finetune", cheap_arch, "--data", str(path), "--output", str(tmp_path / "run"))
     assert result.code == 2
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: classes differ") and "zebra" in lines[0]

@@ -6,7 +6,6 @@ import json
 import shutil
 
 import pytest
-from test_finetune_data import CHEAP_ARCH
 
 from hwdiff.deploy.export import ExportOptions, export
 from hwdiff.deploy.source import resolve_source
@@ -16,10 +15,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, cheap_arch):
     """One ONNX and one TorchScript export of the cheap cell (module-wide: exporting takes seconds)."""
     folder = tmp_path_factory.mktemp("exports")
-    source = resolve_source(CHEAP_ARCH)
+    source = resolve_source(cheap_arch)
     onnx_file = export(source, ExportOptions(format="onnx", output=folder / "net.onnx")).path
     ts_file = export(source, ExportOptions(format="torchscript", output=folder / "net.torchscript.pt")).path
     return {"onnx": onnx_file, "torchscript": ts_file}
@@ -31,10 +30,10 @@ def bench_json(cli, *args):
     return json.loads(result.out)
 
 
-def test_onnx_measured_beside_device_profile(cli, exported):
+def test_onnx_measured_beside_device_profile(cli, exported, cheap_arch):
     doc = bench_json(cli, str(exported["onnx"]), "--device", "pixel3", "--threads", "1")
-    predicted = float(find_profile("pixel3", "nb201").predict([CHEAP_ARCH])[0])
-    assert doc["arch"] == CHEAP_ARCH and doc["backend"] == "onnxruntime" and doc["target"] == "cpu"
+    predicted = float(find_profile("pixel3", "nb201").predict([cheap_arch])[0])
+    assert doc["arch"] == cheap_arch and doc["backend"] == "onnxruntime" and doc["target"] == "cpu"
     assert doc["predicted_ms"] == pytest.approx(predicted) and doc["profile"] == "pixel3-nb201-table.json"
     measured = doc["measured_ms"]
     assert measured > 0 and doc["measurement"]["repeats"] >= 15 and doc["measurement"]["timer"] == "perf_counter"
@@ -44,19 +43,19 @@ def test_onnx_measured_beside_device_profile(cli, exported):
     assert table.code == 0 and "measured" in table.out and "predicted (pixel3)" in table.out and "%" in table.out
 
 
-def test_torchscript_against_a_user_profile_for_this_cpu(cli, exported, tmp_path):
+def test_torchscript_against_a_user_profile_for_this_cpu(cli, exported, tmp_path, cheap_arch):
     without = bench_json(cli, str(exported["torchscript"]), "--threads", "1")
     assert without["device"] == "cpu" and without["predicted_ms"] is None
     assert any("no prediction" in n for n in without["notes"])
     table = tmp_path / "cpu.csv"
-    table.write_text(f"arch,latency_ms\n{CHEAP_ARCH},0.5\n")
+    table.write_text(f"arch,latency_ms\n{cheap_arch},0.5\n")
     assert cli("profile", "--device", "cpu", "--space", "nb201", "--from-table", str(table)).code == 0
     doc = bench_json(cli, str(exported["torchscript"]), "--threads", "1")
     assert doc["backend"] == "pytorch" and doc["predicted_ms"] == 0.5 and doc["profile"] == "cpu-nb201-table.json"
     assert doc["error_pct"] == pytest.approx(100 * (doc["measured_ms"] - 0.5) / 0.5)
 
 
-def test_onnx_without_sidecar_is_measured_only(cli, exported, tmp_path):
+def test_onnx_without_sidecar_is_measured_only(cli, exported, tmp_path, cheap_arch):
     bare = tmp_path / "bare.onnx"
     shutil.copy(exported["onnx"], bare)
     doc = bench_json(cli, str(bare), "--threads", "1")
@@ -65,7 +64,7 @@ def test_onnx_without_sidecar_is_measured_only(cli, exported, tmp_path):
     side = json.loads((exported["onnx"].parent / "net.onnx.json").read_text())
     (tmp_path / "bare.onnx.json").write_text(json.dumps(side | {"sha256": "0" * 64}))
     changed = bench_json(cli, str(bare), "--threads", "1", "--device", "pixel3")
-    assert changed["arch"] == CHEAP_ARCH and any("changed since it was exported" in n for n in changed["notes"])
+    assert changed["arch"] == cheap_arch and any("changed since it was exported" in n for n in changed["notes"])
 
 
 def test_bench_model_bad_input(cli, exported, tmp_path):

@@ -15,8 +15,6 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from test_finetune import read_only_dir
-from test_finetune_data import CHEAP_ARCH
 
 from hwdiff.deploy.checkpoint import load_checkpoint
 from hwdiff.deploy.data import make_synthetic_image_folder
@@ -39,14 +37,14 @@ def ort_logits(path, x: np.ndarray) -> np.ndarray:
     return session.run(None, {"input": x})[0]
 
 
-def test_onnx_export_checks_and_matches_pytorch(cli, tmp_path):
+def test_onnx_export_checks_and_matches_pytorch(cli, tmp_path, cheap_arch):
     path = tmp_path / "net.onnx"
-    result = cli("export", CHEAP_ARCH, "--output", str(path))
+    result = cli("export", cheap_arch, "--output", str(path))
     assert result.code == 0, result.err
     assert "max abs" in result.out and "opset 18" in result.out and "passed" in result.out
     sidecar = json.loads((tmp_path / "net.onnx.json").read_text())
     assert sidecar["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert sidecar["source"]["arch"] == CHEAP_ARCH and sidecar["source"]["weights"] == "random (seed 0)"
+    assert sidecar["source"]["arch"] == cheap_arch and sidecar["source"]["weights"] == "random (seed 0)"
     assert sidecar["exporter"]["opset"] == 18 and sidecar["exporter"]["mode"] == "dynamo=False (TorchScript exporter)"
     assert sidecar["input"]["shape"] == [1, 3, 32, 32] and sidecar["output"]["shape"] == [1, 10]
     parity = sidecar["parity"]
@@ -56,32 +54,32 @@ def test_onnx_export_checks_and_matches_pytorch(cli, tmp_path):
     assert model.opset_import[0].version == 18
     # The figure in the sidecar is real: the same network (seed 0) agrees with ONNX Runtime here too.
     torch.manual_seed(0)
-    net = get_space("nb201").create_model(CHEAP_ARCH, "cifar10").eval()
+    net = get_space("nb201").create_model(cheap_arch, "cifar10").eval()
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         np.testing.assert_allclose(ort_logits(path, x.numpy()), net(x).numpy(), atol=1e-4)
 
 
-def test_dynamic_batch_fp16_and_torchscript(cli, tmp_path):
-    [dyn] = export_json(cli, CHEAP_ARCH, "--dynamic-batch", "--batch", "2", "--output", str(tmp_path / "dyn.onnx"))
+def test_dynamic_batch_fp16_and_torchscript(cli, tmp_path, cheap_arch):
+    [dyn] = export_json(cli, cheap_arch, "--dynamic-batch", "--batch", "2", "--output", str(tmp_path / "dyn.onnx"))
     assert dyn["input"]["shape"][0] == "dynamic"
     assert [4, 3, 32, 32] in dyn["parity"]["inputs"]  # batch + 2 checks the dynamic axis
     assert ort_logits(tmp_path / "dyn.onnx", np.zeros((5, 3, 32, 32), np.float32)).shape == (5, 10)
 
-    [half] = export_json(cli, CHEAP_ARCH, "--precision", "fp16", "--output", str(tmp_path / "half.onnx"))
+    [half] = export_json(cli, cheap_arch, "--precision", "fp16", "--output", str(tmp_path / "half.onnx"))
     model = onnx.load(str(tmp_path / "half.onnx"))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
     assert half["input"]["dtype"] == "float16" and (half["parity"]["atol"], half["parity"]["rtol"]) == (5e-2, 1e-2)
     assert half["parity"]["max_abs_error"] < 5e-2
 
-    [ts] = export_json(cli, CHEAP_ARCH, "--format", "torchscript", "--output", str(tmp_path))
+    [ts] = export_json(cli, cheap_arch, "--format", "torchscript", "--output", str(tmp_path))
     assert ts["path"].endswith("-b1-fp32.torchscript.pt") and ts["parity"]["max_abs_error"] <= 1e-4
     assert os.path.exists(ts["path"] + ".json")
 
 
-def test_export_from_finetune_checkpoint(cli, tmp_path):
+def test_export_from_finetune_checkpoint(cli, tmp_path, cheap_arch):
     data = make_synthetic_image_folder(tmp_path / "data", classes=4, per_class=8, val_per_class=2, size=16)
-    finetune(dict(arch=CHEAP_ARCH, data=str(data), epochs=1, batch_size=16, img_size=24, workers=0, ema=True),
+    finetune(dict(arch=cheap_arch, data=str(data), epochs=1, batch_size=16, img_size=24, workers=0, ema=True),
              output=tmp_path / "run")
     [doc] = export_json(cli, str(tmp_path / "run"), "--output", str(tmp_path / "ft.onnx"))
     source = doc["source"]
@@ -107,8 +105,9 @@ def graph_nodes(model: onnx.ModelProto) -> tuple:
     return nodes, sorted(tuple(i.dims) for i in model.graph.initializer), model.opset_import[0].version
 
 
-@pytest.mark.parametrize("arch", [CHEAP_ARCH, "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+"
-                                              "|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"])
+@pytest.mark.parametrize("arch", ["|nor_conv_1x1~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
+                                  "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+"
+                                  "|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"])
 def test_profiled_graph_is_the_exported_graph(cli, tmp_path, monkeypatch, arch):
     """What a lut profile times through ONNX Runtime (the backend's session) is what `hwdiff export` writes."""
     from hwdiff.hardware.backends import BackendOptions, create_backend
@@ -130,11 +129,11 @@ def test_profiled_graph_is_the_exported_graph(cli, tmp_path, monkeypatch, arch):
     assert [n.op_type for n in exported.graph.node if n.op_type not in ("Identity", "Constant")]  # a real network
 
 
-def test_export_without_source_uses_last_search(cli, tmp_path):
+def test_export_without_source_uses_last_search(cli, tmp_path, cheap_arch):
     missing = cli("export")
     assert missing.code == 2 and "no search has been run yet" in missing.err
     save_last_search({"space": "nb201", "dataset": "cifar100", "device": "pixel3",
-                      "candidates": [{"arch": CHEAP_ARCH}]})
+                      "candidates": [{"arch": cheap_arch}]})
     result = cli("export", "--output", str(tmp_path), "--json")
     assert result.code == 0, result.err
     [doc] = json.loads(result.out)
@@ -143,11 +142,11 @@ def test_export_without_source_uses_last_search(cli, tmp_path):
     assert "last search's best architecture" in result.err
 
 
-def test_trt_without_tensorrt_writes_onnx_and_says_so(cli, tmp_path, monkeypatch):
+def test_trt_without_tensorrt_writes_onnx_and_says_so(cli, tmp_path, monkeypatch, cheap_arch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails even where TensorRT exists
     monkeypatch.setenv("PATH", str(tmp_path))  # and no trtexec
     engine = tmp_path / "net.engine"
-    result = cli("export", CHEAP_ARCH, "--format", "trt", "--precision", "fp16", "--output", str(engine))
+    result = cli("export", cheap_arch, "--format", "trt", "--precision", "fp16", "--output", str(engine))
     assert result.code == 2
     [line] = result.err.strip().splitlines()  # one line
     assert line.startswith("error: TensorRT is missing") and "pip install 'hwdiff[trt]'" in line
@@ -220,11 +219,11 @@ def fake_tensorrt(version: str, fp16_flag: bool) -> tuple[types.ModuleType, dict
 
 
 @pytest.mark.parametrize("version,fp16_flag", [("10.13.0", True), ("11.0.0", False)])
-def test_trt_python_api_precision_per_version(cli, tmp_path, monkeypatch, version, fp16_flag):
+def test_trt_python_api_precision_per_version(cli, tmp_path, monkeypatch, version, fp16_flag, cheap_arch):
     trt, calls = fake_tensorrt(version, fp16_flag)
     monkeypatch.setitem(sys.modules, "tensorrt", trt)
     engine = tmp_path / "net.engine"
-    result = cli("export", CHEAP_ARCH, "--format", "trt", "--precision", "fp16", "--dynamic-batch", "--batch", "4",
+    result = cli("export", cheap_arch, "--format", "trt", "--precision", "fp16", "--dynamic-batch", "--batch", "4",
                  "--output", str(engine), "--json")
     assert result.code == 0, result.err
     onnx_doc, engine_doc = json.loads(result.out)
@@ -241,7 +240,7 @@ def test_trt_python_api_precision_per_version(cli, tmp_path, monkeypatch, versio
     assert onnx_doc["path"].endswith("net.engine.onnx") and engine_doc["parity"]["onnx"]["passed"]
 
 
-def test_trt_through_trtexec(cli, tmp_path, monkeypatch):
+def test_trt_through_trtexec(cli, tmp_path, monkeypatch, cheap_arch):
     """Jetson-style: no Python module, a trtexec binary (here a script that logs its arguments)."""
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     bin_dir = tmp_path / "bin"
@@ -255,7 +254,7 @@ for a in "$@"; do case "$a" in --saveEngine=*) printf engine > "${{a#--saveEngin
 """)
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    result = cli("export", CHEAP_ARCH, "--format", "trt", "--precision", "fp16", "--output", str(tmp_path / "x.engine"),
+    result = cli("export", cheap_arch, "--format", "trt", "--precision", "fp16", "--output", str(tmp_path / "x.engine"),
                  "--json")
     assert result.code == 0, result.err
     engine_doc = json.loads(result.out)[-1]
@@ -265,10 +264,10 @@ for a in "$@"; do case "$a" in --saveEngine=*) printf engine > "${{a#--saveEngin
     assert (tmp_path / "x.engine").read_text() == "engine"
 
 
-def test_parity_failure_writes_nothing(cli, tmp_path):
+def test_parity_failure_writes_nothing(cli, tmp_path, cheap_arch):
     """fp16 cannot meet a 1e-12 tolerance: the check fails and no file (nor temporary) is left."""
     out = tmp_path / "half.torchscript.pt"
-    result = cli("export", CHEAP_ARCH, "--format", "torchscript", "--precision", "fp16", "--atol", "1e-12",
+    result = cli("export", cheap_arch, "--format", "torchscript", "--precision", "fp16", "--atol", "1e-12",
                  "--rtol", "0", "--output", str(out))
     assert result.code == 2 and "parity check failed" in result.err and "nothing written" in result.err
     assert list(tmp_path.iterdir()) == []
@@ -286,7 +285,7 @@ def test_any_corrupt_checkpoint_is_one_error(tmp_path, seed, head):
             load_checkpoint(corrupt)
 
 
-def test_bad_export_input_is_one_line(cli, tmp_path):
+def test_bad_export_input_is_one_line(cli, tmp_path, cheap_arch, read_only_dir):
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(os.urandom(256))
     bare = tmp_path / "bare.pt"
@@ -297,7 +296,7 @@ def test_bad_export_input_is_one_line(cli, tmp_path):
         (("--format", "tflite"), "unknown --format 'tflite'; accepted: onnx, torchscript, trt"),
         (("--precision", "int8"), "unknown --precision 'int8'"),
         (("--output", str(tmp_path / "missing" / "x.onnx")), "does not exist; create it"),
-        (("--output", str(read_only_dir(tmp_path) / "x.onnx")), "not writable"),
+        (("--output", str(read_only_dir / "x.onnx")), "not writable"),
         ((str(corrupt),), "is corrupt or not a PyTorch file"),
         ((str(bare),), "not an hwdiff finetune checkpoint (it holds a bare state_dict"),
         ((str(pickled),), "weights-only load refuses"),
@@ -305,7 +304,7 @@ def test_bad_export_input_is_one_line(cli, tmp_path):
         (("|bogus~0|",), "malformed NB201 cell"),
     ]
     for args, message in cases:
-        source = (CHEAP_ARCH,) if args[0].startswith("--") else ()
+        source = (cheap_arch,) if args[0].startswith("--") else ()
         result = cli("export", *source, *args)
         assert result.code == 2, (args, result.out)
         lines = result.err.strip().splitlines()

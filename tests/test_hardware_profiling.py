@@ -29,8 +29,6 @@ from hwdiff.spaces import get_space
 from hwdiff.spaces.nb201.network import NB201Cell, ReLUConvBN
 
 SPACE = get_space("nb201")
-QUICK = TimingSettings(warmup_runs=1, warmup_s=0.0, min_repeats=3, max_repeats=5, target_ci=0.5, max_time_s=0.01,
-                       min_sample_s=0.0)
 ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
@@ -53,9 +51,9 @@ class SpinRunner:
         pass
 
 
-def quick_plan(**overrides):
-    options = dict(dataset="imagenet16", threads=1, validate=6, rounds=2, chain=2, layer_timing=QUICK,
-                   network_timing=QUICK)
+def quick_plan(timing, **overrides):
+    options = dict(dataset="imagenet16", threads=1, validate=6, rounds=2, chain=2, layer_timing=timing,
+                   network_timing=timing)
     options.update(overrides)
     return plan_profile("cpu", **options)
 
@@ -248,8 +246,8 @@ def test_spaces_without_a_layer_list_say_so():
 
 
 # -- real, quick profiles on this CPU -------------------------------------------------------------
-def test_profile_is_measured_written_atomically_and_used_by_search(hwdiff_home):
-    plan = quick_plan()
+def test_profile_is_measured_written_atomically_and_used_by_search(hwdiff_home, quick_settings):
+    plan = quick_plan(quick_settings)
     labels = []
     report = run_profile(plan, progress=lambda done, total, label: labels.append((done, total, label)))
     target = hwdiff_home / "profiles" / "cpu-nb201-pytorch-fp32-b1.json"
@@ -266,7 +264,7 @@ def test_profile_is_measured_written_atomically_and_used_by_search(hwdiff_home):
     for key in ("created", "backend", "precision", "batch_size", "threads", "versions", "plan", "facts_before",
                 "facts_after", "load_average", "throttle_reasons", "duration_s", "realtime_priority"):
         assert key in prov, key
-    assert prov["threads"] == 1 and prov["plan"]["layer_timing"] == QUICK.to_json()
+    assert prov["threads"] == 1 and prov["plan"]["layer_timing"] == quick_settings.to_json()
     assert prov["facts_before"]["cpu"]["model"] and prov["versions"]["torch"]
     lut = doc["lut"]
     assert len(lut["layers"]) == 22 and all(layer["ms"] >= 0 for layer in lut["layers"])
@@ -289,8 +287,8 @@ def test_profile_is_measured_written_atomically_and_used_by_search(hwdiff_home):
                                                                0.1 * c["scale"] * sums[0]))
 
 
-def test_onnxruntime_profile_has_context_entries(hwdiff_home):
-    plan = quick_plan(backend="onnxruntime", validate=4, rounds=1)
+def test_onnxruntime_profile_has_context_entries(hwdiff_home, quick_settings):
+    plan = quick_plan(quick_settings, backend="onnxruntime", validate=4, rounds=1)
     assert plan.context  # ONNX Runtime rewrites the graph: the zero-pattern interactions are measured
     profile = run_profile(plan).profile
     assert profile.path.name == "cpu-nb201-onnxruntime-fp32-b1.json"
@@ -309,20 +307,20 @@ def test_onnxruntime_profile_has_context_entries(hwdiff_home):
     assert profile.layer_sums([arch])[0] == pytest.approx(
         without.layer_sums([arch])[0] + 5 * sum(entries[f"stage{s}.zeros-conv.100100"]["ms"] for s in range(3)))
     assert np.all(profile.predict(SPACE.enumerate()[:100]) > 0)
-    assert not quick_plan().context  # eager PyTorch runs layer by layer
+    assert not quick_plan(quick_settings).context  # eager PyTorch runs layer by layer
 
 
-def test_backends_give_runnable_runners():
+def test_backends_give_runnable_runners(quick_settings):
     layer = next(x for x in SPACE.lut_layers("imagenet16") if x.key == "stage0.nor_conv_3x3")
     for name in ("pytorch", "onnxruntime"):
         backend = create_backend(name, BackendOptions(threads=1))
         runner = backend.prepare(nn.Sequential(layer.build(), layer.build()), layer.input_shape)
-        m = measure_latency(runner, QUICK)
+        m = measure_latency(runner, quick_settings)
         assert m.median_ms > 0 and backend.describe()["threads"] == 1
 
 
-def test_interrupted_run_resumes_where_it_stopped(hwdiff_home):
-    plan = quick_plan(validate=4)
+def test_interrupted_run_resumes_where_it_stopped(hwdiff_home, quick_settings):
+    plan = quick_plan(quick_settings, validate=4)
     target = hwdiff_home / "profiles" / plan.filename
 
     def stop_after(n):
@@ -340,7 +338,7 @@ def test_interrupted_run_resumes_where_it_stopped(hwdiff_home):
     with pytest.raises(HwdiffError, match="pass --resume to continue it or --force"):
         run_profile(plan)
     with pytest.raises(HwdiffError, match="rounds=2 .now 3."):
-        run_profile(quick_plan(validate=4, rounds=3), resume=True)
+        run_profile(quick_plan(quick_settings, validate=4, rounds=3), resume=True)
 
     seen = []
     report = run_profile(plan, resume=True, progress=lambda done, total, label: seen.append(done))
@@ -350,8 +348,8 @@ def test_interrupted_run_resumes_where_it_stopped(hwdiff_home):
     assert report.profile.provenance["resumed"] is True
 
 
-def test_existing_profile_needs_force(hwdiff_home):
-    plan = quick_plan(validate=0, rounds=1)
+def test_existing_profile_needs_force(hwdiff_home, quick_settings):
+    plan = quick_plan(quick_settings, validate=0, rounds=1)
     first = run_profile(plan)
     before = first.profile.path.read_bytes()
     with pytest.raises(HwdiffError, match="already exists; pass --force"):
@@ -399,12 +397,6 @@ def test_corrupt_lut_profiles_are_named(tmp_path):
 
 
 # -- the command and its bad input ----------------------------------------------------------------
-@pytest.fixture
-def quick_timing(monkeypatch):
-    monkeypatch.setattr(profiling_module, "LAYER_TIMING", QUICK)
-    monkeypatch.setattr(profiling_module, "NETWORK_TIMING", QUICK)
-
-
 def test_profile_command_measures_and_shows(cli, quick_timing, hwdiff_home):
     args = ("profile", "--device", "cpu", "--threads", "1", "--validate", "4", "--rounds", "1",
             "--dataset", "imagenet16")
@@ -525,9 +517,9 @@ def test_effnet_lut_blocks_are_the_networks_blocks():
     assert head(torch.zeros(1, *layers["head"].input_shape)).shape == (1, 1000)
 
 
-def test_effnet_profile_runs(hwdiff_home):
-    plan = plan_profile("cpu", space="effnet", threads=1, validate=4, rounds=1, chain=2, layer_timing=QUICK,
-                        network_timing=QUICK)
+def test_effnet_profile_runs(hwdiff_home, quick_settings):
+    plan = plan_profile("cpu", space="effnet", threads=1, validate=4, rounds=1, chain=2, layer_timing=quick_settings,
+                        network_timing=quick_settings)
     profile = run_profile(plan).profile
     assert profile.path.name == "cpu-effnet-pytorch-fp32-b1.json" and len(profile) == 170
     assert np.all(profile.predict(get_space("effnet").random_archs(20, np.random.default_rng(0))) > 0)
