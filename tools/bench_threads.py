@@ -10,7 +10,7 @@ variants train the same model.
 
 Variants (default ``before`` and ``after``): ``before`` is libgomp's own waiting (spin 300,000 rounds
 before sleeping, what an unset ``OMP_WAIT_POLICY`` gives), ``after`` is hwdiff's policy
-(hwdiff/runtime.py). OpenMP, MKL and hwdiff thread variables of the calling shell are not passed on.
+(hwdiff/threads.py). OpenMP, MKL and hwdiff thread variables of the calling shell are not passed on.
 """
 
 from __future__ import annotations
