@@ -18,7 +18,6 @@ import abc
 import datetime as dt
 import hashlib
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,18 +190,19 @@ class TableProfile(Profile):
         table = doc["table"]
         common = dict(device=doc["device"], space=doc["space"], dataset=doc.get("dataset", ""),
                       provenance=doc.get("provenance", {}), validation=doc.get("validation"), path=path)
-        values = table["latency_ms"]
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values):
+        values = np.asarray(table["latency_ms"])
+        if values.ndim != 1 or values.dtype.kind not in "iuf" or not (np.isfinite(values) & (values > 0)).all():
             raise ValueError("latencies must be positive finite numbers")
+        values = values.astype(float)
         if table.get("order") == "space-index":
             space = get_space(doc["space"])
             if len(values) != space.size or table.get("order_sha256") != space.order_checksum:
                 raise ValueError(f"not in the {space.name} index order of this hwdiff version")
-            return cls(index_order=np.asarray(values, dtype=float), **common)
+            return cls(index_order=values, **common)
         archs = table["archs"]
         if len(archs) != len(values):
             raise ValueError("'archs' and 'latency_ms' differ in length")
-        return cls(dict(zip(archs, values)), **common)
+        return cls(dict(zip(archs, values.tolist())), **common)
 
 
 def read_profile(path: Path) -> Profile:
