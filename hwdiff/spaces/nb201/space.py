@@ -47,13 +47,12 @@ def _ops_on_nodes_adjacency() -> np.ndarray:
     return adj
 
 
+_CELL = "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|"  # node 1 from ~0; node 2 from ~0, ~1; node 3 from ~0, ~1, ~2
+
+
 def format_ops(ops: Sequence[str]) -> str:
     """The NB201 string of the 6 edge ops (in ``EDGES`` order)."""
-    groups, k = [], 0
-    for node in (1, 2, 3):
-        groups.append("|" + "|".join(f"{ops[k + j]}~{j}" for j in range(node)) + "|")
-        k += node
-    return "+".join(groups)
+    return _CELL.format(*ops)
 
 
 def parse_ops(arch: str) -> tuple[str, ...]:
