@@ -6,20 +6,20 @@ use, so importing ``hwdiff.spaces`` costs neither torch nor timm.
 
 from __future__ import annotations
 
-import functools
 import importlib
 
 from hwdiff.errors import HwdiffError
 from hwdiff.spaces.base import SearchSpace
 
 _SPACES: dict[str, type[SearchSpace]] = {}
+_INSTANCES: dict[str, SearchSpace] = {}  # one per name: what a space caches (its order checksum) is kept
 _SHIPPED = {"nb201": "hwdiff.spaces.nb201", "effnet": "hwdiff.spaces.effnet"}  # name -> package registering it
 
 
 def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
     """Class decorator: make ``get_space(cls.name)`` return an instance of ``cls``."""
     _SPACES[cls.name] = cls
-    get_space.cache_clear()
+    _INSTANCES.pop(cls.name, None)  # registering another space keeps every other space's instance
     return cls
 
 
@@ -27,11 +27,14 @@ def space_names() -> list[str]:
     return list(dict.fromkeys([*_SHIPPED, *_SPACES]))
 
 
-@functools.cache
 def get_space(name: str) -> SearchSpace:
+    if name in _INSTANCES:
+        return _INSTANCES[name]
     if name not in _SPACES and name in _SHIPPED:
         importlib.import_module(_SHIPPED[name])
     try:
-        return _SPACES[name]()
+        space = _SPACES[name]()
     except KeyError:
         raise HwdiffError(f"unknown space {name!r}; accepted: {', '.join(space_names())}") from None
+    _INSTANCES[name] = space
+    return space
