@@ -91,9 +91,7 @@ class ModelProfile(Profile):
     def from_json(cls, doc: dict[str, Any], path: Path | None) -> ModelProfile:
         model = doc["model"]
         space = doc["space"]
-        features = get_space(space).latency_features()
-        if features is None:
-            raise ValueError(f"no model profiles for space {space!r}")
+        features = latency_features(space)
         if model["features"] != features.version:
             raise ValueError(f"fitted on features {model['features']!r}; this hwdiff computes {features.version!r}")
         additive = model["additive"]
