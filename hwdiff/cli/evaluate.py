@@ -12,7 +12,6 @@ from hwdiff.cli.render import console, print_json, progress_bar
 from hwdiff.errors import HwdiffError
 from hwdiff.search.config import METHODS, EvalConfig
 from hwdiff.search.constraints import parse_latency
-from hwdiff.spaces import get_space
 
 
 def _fmt(value: float | None) -> str:
@@ -32,6 +31,8 @@ def eval_command(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """The honest NB201 protocol: few labels, several seeds, beside random search and regularised evolution."""
+    from hwdiff.spaces import get_space
+
     if space != "nb201":
         get_space(space)
         raise HwdiffError(f"the label-budget protocol needs a complete accuracy table; space {space!r} has none "
