@@ -1,7 +1,8 @@
 """How well predictions match measurements: rank agreement and relative errors (numpy only).
 
 One home for the figures every prediction in hwdiff reports (lut profiles' validation, fitted
-latency models, the accuracy predictor): Kendall's tau-b, MAPE and the share within a tolerance.
+latency models, the accuracy predictor, few-shot profiles): Kendall's tau-b, Spearman's rho, MAPE and
+the share within a tolerance.
 """
 
 from __future__ import annotations
@@ -32,6 +33,27 @@ def kendall_tau(x: Sequence[float], y: Sequence[float], chunk: int = 1024) -> fl
         pairs_y += float(np.count_nonzero(dy[upper]))
     denominator = math.sqrt(pairs_x * pairs_y)
     return concordant / denominator if denominator else math.nan
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 0..n-1, ties sharing their mean rank."""
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x))
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ranks)
+    return sums[inverse] / counts[inverse]
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho: the correlation of the ranks (mean ranks for ties); NaN when undefined."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) != len(y):
+        raise ValueError("spearman needs two sequences of the same length")
+    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denominator = math.sqrt(float(rx @ rx) * float(ry @ ry))
+    return float(rx @ ry) / denominator if denominator else math.nan
 
 
 def relative_errors(measured: Sequence[float], predicted: Sequence[float]) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwdiff.errors import InvalidArchError
-from hwdiff.spaces.base import DatasetInfo, GraphSpec, LutLayer, NodeAttribute, SearchSpace
+from hwdiff.spaces.base import DatasetInfo, GraphSpec, LatencyFeatures, LutLayer, NodeAttribute, SearchSpace
 from hwdiff.spaces.registry import register_space
 
 if TYPE_CHECKING:
@@ -199,6 +199,11 @@ class NB201Space(SearchSpace):
         from hwdiff.data.nb201 import nb201_equivalence
 
         return nb201_equivalence()
+
+    def latency_features(self) -> LatencyFeatures:
+        from hwdiff.spaces.nb201.features import FEATURES_VERSION, edge_op_counts, edge_op_pairs, edge_op_terms
+
+        return LatencyFeatures(FEATURES_VERSION, edge_op_terms, edge_op_counts, edge_op_pairs)
 
     def timm_name(self, dataset: str) -> str:
         self.dataset(dataset)

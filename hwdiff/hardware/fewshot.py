@@ -1,0 +1,134 @@
+"""Few-shot profiles: a device described by a few measured whole networks and the space's transfer model.
+
+A ``fewshot`` profile stores what was measured (archs and latencies) and, for the record, the fit the
+shipped transfer model (``hardware/transfer.py``) made of them; ``predict`` covers every arch of the
+space. Its stated error comes from networks the fit never saw: extra held-out networks when they were
+measured (``hwdiff profile --networks``), else leave-one-out over the measured ones (imported CSVs).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwdiff.errors import HwdiffError
+from hwdiff.hardware.profiles import Profile, _short_float, register_profile_kind
+from hwdiff.hardware.transfer import MIN_NETWORKS, DeviceFit, TransferModel, load_transfer_model
+from hwdiff.metrics import kendall_tau, mape, share_within, spearman
+from hwdiff.spaces import get_space
+
+DEFAULT_NETWORKS = 20
+
+
+def check_measurements(archs: Sequence[str], latency_ms: Sequence[float], space: str, what: str) -> None:
+    """One line for each way a set of measurements cannot describe a device."""
+    if len(archs) < MIN_NETWORKS:
+        raise HwdiffError(f"{what}: {len(archs)} measured network(s); a few-shot profile needs at least {MIN_NETWORKS}")
+    if len(set(archs)) != len(archs):
+        raise HwdiffError(f"{what}: an architecture is listed twice; give one latency per architecture")
+    values = np.asarray(latency_ms, dtype=np.float64)
+    if not (np.isfinite(values) & (values > 0)).all():
+        raise HwdiffError(f"{what}: latencies must be positive, finite milliseconds")
+    get_space(space)
+
+
+def validation_metrics(measured: Sequence[float], predicted: Sequence[float], method: str) -> dict[str, Any]:
+    return {"method": method, "n": len(measured), "mape": mape(measured, predicted),
+            "within_10pct": share_within(measured, predicted, 0.10),
+            "kendall_tau": kendall_tau(measured, predicted), "spearman": spearman(measured, predicted)}
+
+
+@register_profile_kind("fewshot")
+class FewShotProfile(Profile):
+    """Latency = the space's transfer model adapted to the measured networks."""
+
+    kind = "fewshot"
+
+    def __init__(self, *, archs: Sequence[str], latency_ms: Sequence[float],
+                 holdout: tuple[Sequence[str], Sequence[float]] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.archs = list(archs)
+        self.latency_ms = np.asarray(latency_ms, dtype=np.float64)
+        self.holdout = (list(holdout[0]), np.asarray(holdout[1], dtype=np.float64)) if holdout else None
+
+    @classmethod
+    def fit(cls, *, device: str, space: str, dataset: str, archs: Sequence[str], latency_ms: Sequence[float],
+            provenance: dict[str, Any], holdout: tuple[Sequence[str], Sequence[float]] | None = None) -> FewShotProfile:
+        """Adapt the transfer model to ``archs``/``latency_ms`` and state the error (held out, else leave-one-out)."""
+        check_measurements(archs, latency_ms, space, f"device {device}")
+        profile = cls(archs=archs, latency_ms=[_short_float(v) for v in latency_ms], holdout=holdout,
+                      device=device, space=space, dataset=dataset, provenance=provenance)
+        profile.validation = profile.held_out_validation()
+        return profile
+
+    @functools.cached_property
+    def model(self) -> TransferModel:
+        return load_transfer_model(self.space)
+
+    @functools.cached_property
+    def device_fit(self) -> DeviceFit:
+        return self.model.adapt(self.archs, self.latency_ms)
+
+    def predict(self, archs: Sequence[str]) -> np.ndarray:
+        space = get_space(self.space)
+        return self.model.predict_ms(self.device_fit, [space.canonical(a) for a in archs])
+
+    def held_out_validation(self) -> dict[str, Any]:
+        if self.holdout:
+            archs, measured = self.holdout
+            return validation_metrics(measured, self.predict(archs),
+                                      f"{len(archs)} held-out networks measured beside the {len(self.archs)} fitted")
+        predicted = np.empty(len(self.archs))
+        for i in range(len(self.archs)):
+            rest = [j for j in range(len(self.archs)) if j != i]
+            fit = self.model.adapt([self.archs[j] for j in rest], self.latency_ms[rest])
+            predicted[i] = self.model.predict_ms(fit, [self.archs[i]])[0]
+        return validation_metrics(self.latency_ms, predicted,
+                                  f"leave-one-out over the {len(self.archs)} measured networks")
+
+    @property
+    def summary(self) -> str:
+        source = super().summary
+        return f"{source}; few-shot fit of {len(self.archs)} networks" if source else \
+            f"few-shot fit of {len(self.archs)} networks"
+
+    def _payload(self) -> dict[str, Any]:
+        fit = self.device_fit
+        return {
+            "model": {"space": self.space, "sha256": self.model.sha256, "components": self.model.components,
+                      "source_devices": list(self.model.source_devices)},
+            "measured": {"archs": self.archs, "latency_ms": [_short_float(v) for v in self.latency_ms]},
+            "holdout": None if not self.holdout else {
+                "archs": self.holdout[0], "latency_ms": [_short_float(v) for v in self.holdout[1]]},
+            "fit": {"offset": _short_float(fit.offset), "weights": [_short_float(v) for v in fit.weights],
+                    "noise_variance": _short_float(fit.noise),
+                    "nearest_devices": [[d, round(s, 3)] for d, s in self.model.nearest_sources(fit)]},
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], path: Path | None) -> FewShotProfile:
+        payload = doc["fewshot"]
+        space = doc["space"]
+        measured = payload["measured"]
+        archs, values = list(measured["archs"]), measured["latency_ms"]
+        canonical = get_space(space).canonical
+        archs = [canonical(a) for a in archs]
+        if len(archs) != len(values):
+            raise ValueError("'archs' and 'latency_ms' differ in length")
+        check_measurements(archs, values, space, "measured")
+        holdout = None
+        if payload.get("holdout"):
+            h_archs = [canonical(a) for a in payload["holdout"]["archs"]]
+            h_values = payload["holdout"]["latency_ms"]
+            if len(h_archs) != len(h_values) or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+                                                        for v in h_values):
+                raise ValueError("holdout latencies must be positive finite numbers, one per arch")
+            holdout = (h_archs, h_values)
+        return cls(archs=archs, latency_ms=values, holdout=holdout, device=doc["device"], space=space,
+                   dataset=doc.get("dataset", ""), provenance=doc.get("provenance", {}),
+                   validation=doc.get("validation"), path=path)

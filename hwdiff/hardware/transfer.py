@@ -1,0 +1,249 @@
+"""Few-shot device latency: one model per space, learned across the shipped devices, adapted to a new
+device from a few measured whole networks.
+
+Every device's log-latency over a space is, to a good approximation, a mix of a few shapes that all
+devices share (a conv-bound shape, a memory-bound shape, a launch-overhead floor, ...). The model
+learns those shapes from the shipped devices and, for a new device, how much of each it has:
+
+1. **Features.** ``phi(a) = [1, additive(a), dense(a)]`` from the space's ``latency_features()``.
+2. **Source devices.** For each shipped device ``d``, a ridge regression
+   ``log t_d(a) ~ phi(a) . beta_d`` on its measurements (the whole space for nb201, the records for
+   effnet). The fit also smooths out what no architecture feature explains (drift of the
+   measurement over the benchmark's run order).
+3. **Shared basis.** Over the reference architectures ``R`` (those measured), the centred source
+   predictions ``G = phi(R) B - g_bar`` have the SVD ``U S V^T``. The basis is
+   ``z(a) = (phi(a) B - g_bar) V S^-1 sqrt|R|`` (unit variance per component over ``R``) and device
+   ``d``'s head is ``h_d = V_d S / sqrt|R|``, so ``log t_d(a) = g_bar_d + z(a) . h_d``.
+4. **Prior.** A device's head is drawn from ``N(m, C)``, the mean and covariance of the source heads
+   (plus ``PRIOR_RIDGE`` times their mean variance on the diagonal, so that a new device may use a
+   direction the sources barely use; relative, so the prior does not depend on the basis' scale).
+5. **Adaptation.** For a new device with measured ``y_i = log t(a_i)``:
+   ``y = c + z(a) . w + e``, ``e ~ N(0, s2)``, flat prior on the offset ``c``, ``w ~ N(m, C)``. The
+   noise ``s2`` maximises the marginal likelihood of the ``y_i`` over ``NOISE_GRID`` (empirical
+   Bayes: a noisy device trusts the prior more); ``w`` is the posterior mean
+   ``(Zc^T Zc / s2 + C^-1)^-1 (Zc^T yc / s2 + C^-1 m)`` on the centred data; ``c`` follows.
+
+``(c, w)`` is the device's embedding: a point in the same space as the source devices' heads.
+The model ships per space as ``hwdiff/data/tables/latency_transfer_<space>.npz`` (plain arrays);
+``python -m tools.fit_latency_transfer`` makes it, ``python -m tools.bench_fewshot`` measures it
+leave-one-device-out.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwdiff.errors import HwdiffError
+from hwdiff.spaces import LatencyFeatures, get_space
+
+TABLES_DIR = Path(__file__).resolve().parents[1] / "data" / "tables"
+FORMAT = "hwdiff.latency-transfer/1"
+SOURCE_RIDGE = 1e-2  # ridge of each source device's feature regression (features are 0/1 or O(1))
+PRIOR_RIDGE = 1e-3  # of the heads' mean variance, added to their covariance's diagonal
+NOISE_GRID = np.logspace(-3.5, -0.5, 13)  # log-latency noise variances the marginal likelihood picks from
+MIN_NETWORKS = 5
+
+
+def transfer_path(space: str) -> Path:
+    return TABLES_DIR / f"latency_transfer_{space}.npz"
+
+
+def space_features(space: str) -> LatencyFeatures:
+    features = get_space(space).latency_features()
+    if features is None:
+        raise HwdiffError(f"no few-shot latency model for space {space!r}: it has no latency features")
+    return features
+
+
+def feature_matrix(features: LatencyFeatures, archs: Sequence[str]) -> np.ndarray:
+    """``phi``: ``[B, 1 + terms + dense]`` float64, the intercept first."""
+    archs = list(archs)
+    return np.concatenate([np.ones((len(archs), 1)), features.additive(archs).astype(np.float64),
+                           features.dense(archs).astype(np.float64)], axis=1)
+
+
+@dataclass(frozen=True)
+class DeviceFit:
+    """A device's adapted latency model: ``log t(a) = offset + z(a) . weights``."""
+
+    offset: float
+    weights: np.ndarray  # [K]
+    noise: float  # the chosen log-latency noise variance
+
+    def log_latency(self, basis: np.ndarray) -> np.ndarray:
+        return self.offset + basis @ self.weights
+
+
+@dataclass(frozen=True)
+class TransferModel:
+    """The shared basis and the prior over device heads of one space (see the module docstring)."""
+
+    space: str
+    features_version: str
+    source_devices: tuple[str, ...]
+    projection: np.ndarray  # [F, K]: phi(a) @ projection - basis_offset = z(a)
+    basis_offset: np.ndarray  # [K]
+    source_heads: np.ndarray  # [D, K]
+    source_offsets: np.ndarray  # [D]: g_bar_d, mean log-latency of device d over the reference archs
+    reference_archs: int
+
+    @property
+    def components(self) -> int:
+        return self.projection.shape[1]
+
+    @functools.cached_property
+    def prior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance of a device's head."""
+        heads = self.source_heads
+        cov = np.atleast_2d(np.cov(heads.T)) if len(heads) > 1 else np.eye(self.components)
+        return heads.mean(axis=0), cov + PRIOR_RIDGE * np.trace(cov) / self.components * np.eye(self.components)
+
+    @functools.cached_property
+    def _features(self) -> LatencyFeatures:
+        features = space_features(self.space)
+        if features.version != self.features_version:
+            raise HwdiffError(f"the few-shot latency model of {self.space} was fitted on features "
+                              f"{self.features_version!r}; this hwdiff computes {features.version!r}")
+        return features
+
+    def basis(self, archs: Sequence[str]) -> np.ndarray:
+        """``z(a)``: ``[B, K]``."""
+        return feature_matrix(self._features, archs) @ self.projection - self.basis_offset
+
+    def adapt(self, archs: Sequence[str], latency_ms: Sequence[float]) -> DeviceFit:
+        """The posterior-mean head of a device measured on ``archs`` (empirical-Bayes noise)."""
+        y = np.log(np.asarray(latency_ms, dtype=np.float64))
+        if len(y) < MIN_NETWORKS or len(y) != len(archs):
+            raise HwdiffError(f"a few-shot latency fit needs at least {MIN_NETWORKS} measured networks, got {len(y)}")
+        z = self.basis(archs)
+        z_mean, y_mean = z.mean(axis=0), float(y.mean())
+        zc, yc = z - z_mean, y - y_mean
+        mean, cov = self.prior
+        prior_precision = np.linalg.inv(cov)
+        residual = yc - zc @ mean
+        shared = zc @ cov @ zc.T
+        best_ll, noise = -np.inf, float(NOISE_GRID[0])
+        for s2 in NOISE_GRID:
+            k = shared + s2 * np.eye(len(y))
+            _, logdet = np.linalg.slogdet(k)
+            ll = -0.5 * (residual @ np.linalg.solve(k, residual) + logdet)
+            if ll > best_ll:
+                best_ll, noise = ll, float(s2)
+        a = zc.T @ zc / noise + prior_precision
+        weights = np.linalg.solve(a, zc.T @ yc / noise + prior_precision @ mean)
+        return DeviceFit(offset=y_mean - float(z_mean @ weights), weights=weights, noise=noise)
+
+    def predict_ms(self, fit: DeviceFit, archs: Sequence[str]) -> np.ndarray:
+        if not len(archs):
+            return np.zeros(0)
+        return np.exp(fit.log_latency(self.basis(archs)))
+
+    def nearest_sources(self, fit: DeviceFit, k: int = 3) -> list[tuple[str, float]]:
+        """The source devices whose heads are closest (correlation of heads) to ``fit``'s."""
+        heads = self.source_heads
+        sims = heads @ fit.weights / (np.linalg.norm(heads, axis=1) * np.linalg.norm(fit.weights) + 1e-12)
+        order = np.argsort(-sims)[:k]
+        return [(self.source_devices[i], float(sims[i])) for i in order]
+
+    # -- storage ---------------------------------------------------------------------------------
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "format": np.array(FORMAT), "space": np.array(self.space),
+            "features_version": np.array(self.features_version),
+            "source_devices": np.array(self.source_devices), "projection": self.projection,
+            "basis_offset": self.basis_offset, "source_heads": self.source_heads,
+            "source_offsets": self.source_offsets, "reference_archs": np.array(self.reference_archs),
+        }
+
+    @property
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for key, value in sorted(self.arrays().items()):
+            digest.update(key.encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+        return digest.hexdigest()
+
+    def save(self, path: Path) -> Path:
+        from hwdiff.storage import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **self.arrays())
+        return path
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], where: str) -> TransferModel:
+        try:
+            if str(arrays["format"]) != FORMAT:
+                raise ValueError(f"format {str(arrays['format'])!r}, expected {FORMAT!r}")
+            model = cls(space=str(arrays["space"]), features_version=str(arrays["features_version"]),
+                        source_devices=tuple(str(d) for d in arrays["source_devices"]),
+                        projection=np.asarray(arrays["projection"], dtype=np.float64),
+                        basis_offset=np.asarray(arrays["basis_offset"], dtype=np.float64),
+                        source_heads=np.asarray(arrays["source_heads"], dtype=np.float64),
+                        source_offsets=np.asarray(arrays["source_offsets"], dtype=np.float64),
+                        reference_archs=int(arrays["reference_archs"]))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise HwdiffError(f"few-shot latency model {where} is corrupt ({exc})") from None
+        k = model.projection.shape[1] if model.projection.ndim == 2 else -1
+        if (k < 1 or model.basis_offset.shape != (k,) or model.source_heads.shape != (len(model.source_devices), k)
+                or not all(np.isfinite(a).all() for a in (model.projection, model.source_heads))):
+            raise HwdiffError(f"few-shot latency model {where} is corrupt (array shapes do not agree)")
+        return model
+
+
+@functools.lru_cache(maxsize=8)
+def load_transfer_model(space: str) -> TransferModel:
+    """The shipped model of ``space``; one line naming the maintainer command when there is none."""
+    from hwdiff.data.shipped import read_npz
+
+    path = transfer_path(space)
+    if not path.exists():
+        raise HwdiffError(f"no few-shot latency model ships for space {space!r}; a maintainer makes one with "
+                          f"`python -m tools.fit_latency_transfer --space {space}`")
+    return TransferModel.from_arrays(read_npz(path, "few-shot latency model"), str(path))
+
+
+def fit_transfer_model(space: str, sources: Mapping[str, tuple[Sequence[str], Sequence[float]]],
+                       reference: Sequence[str] | None = None) -> TransferModel:
+    """Learn the basis and the head prior from ``sources`` (device -> measured archs and latencies in ms).
+
+    ``reference``: the architectures the basis is centred and scaled over (default: every arch measured
+    on any source device).
+    """
+    if len(sources) < 2:
+        raise HwdiffError(f"a few-shot latency model needs at least 2 source devices, got {len(sources)}")
+    features = space_features(space)
+    # Devices measured on the same archs (every nb201 table) share one feature matrix and one solve.
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for device, (archs, _) in sources.items():
+        groups.setdefault(tuple(archs), []).append(device)
+    coefs: dict[str, np.ndarray] = {}
+    for archs, devices in groups.items():
+        phi = feature_matrix(features, archs)
+        y = np.log(np.stack([np.asarray(sources[d][1], dtype=np.float64) for d in devices], axis=1))
+        penalty = SOURCE_RIDGE * np.eye(phi.shape[1])
+        penalty[0, 0] = 0.0  # the intercept is not shrunk
+        solved = np.linalg.solve(phi.T @ phi + penalty, phi.T @ y)
+        coefs.update({d: solved[:, i] for i, d in enumerate(devices)})
+    b = np.stack([coefs[d] for d in sources], axis=1)  # [F, D]
+    if reference is None:
+        reference = list(dict.fromkeys(a for archs, _ in sources.values() for a in archs))
+    phi_ref = feature_matrix(features, reference)
+    g = phi_ref @ b
+    g_bar = g.mean(axis=0)
+    _, s, vt = np.linalg.svd(g - g_bar, full_matrices=False)
+    keep = s > 1e-8 * s[0]
+    s, v = s[keep], vt[keep].T  # [K], [D, K]
+    n = len(reference)
+    projection = b @ v / s * np.sqrt(n)
+    basis_offset = (phi_ref @ projection).mean(axis=0)
+    heads = v * s / np.sqrt(n)
+    return TransferModel(space=space, features_version=features.version, source_devices=tuple(sources),
+                         projection=projection, basis_offset=basis_offset, source_heads=heads,
+                         source_offsets=g_bar, reference_archs=n)
