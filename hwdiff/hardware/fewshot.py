@@ -50,18 +50,22 @@ class FewShotProfile(Profile):
     kind = "fewshot"
 
     def __init__(self, *, archs: Sequence[str], latency_ms: Sequence[float],
-                 holdout: tuple[Sequence[str], Sequence[float]] | None = None, **kwargs):
+                 holdout: tuple[Sequence[str], Sequence[float]] | None = None,
+                 model: TransferModel | None = None, **kwargs):
         super().__init__(**kwargs)
+        if model is not None:  # another than the shipped one (leave-one-device-out benchmarks)
+            self.model = model
         self.archs = list(archs)
         self.latency_ms = np.asarray(latency_ms, dtype=np.float64)
         self.holdout = (list(holdout[0]), np.asarray(holdout[1], dtype=np.float64)) if holdout else None
 
     @classmethod
     def fit(cls, *, device: str, space: str, dataset: str, archs: Sequence[str], latency_ms: Sequence[float],
-            provenance: dict[str, Any], holdout: tuple[Sequence[str], Sequence[float]] | None = None) -> FewShotProfile:
+            provenance: dict[str, Any], holdout: tuple[Sequence[str], Sequence[float]] | None = None,
+            model: TransferModel | None = None) -> FewShotProfile:
         """Adapt the transfer model to ``archs``/``latency_ms`` and state the error (held out, else leave-one-out)."""
         check_measurements(archs, latency_ms, space, f"device {device}")
-        profile = cls(archs=archs, latency_ms=[_short_float(v) for v in latency_ms], holdout=holdout,
+        profile = cls(archs=archs, latency_ms=[_short_float(v) for v in latency_ms], holdout=holdout, model=model,
                       device=device, space=space, dataset=dataset, provenance=provenance)
         profile.validation = profile.held_out_validation()
         return profile
