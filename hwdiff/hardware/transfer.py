@@ -116,11 +116,14 @@ class TransferModel:
         """``z(a)``: ``[B, K]``."""
         return feature_matrix(self._features, archs) @ self.projection - self.basis_offset
 
-    def adapt(self, archs: Sequence[str], latency_ms: Sequence[float]) -> DeviceFit:
-        """The posterior-mean head of a device measured on ``archs`` (empirical-Bayes noise)."""
+    def adapt(self, archs: Sequence[str], latency_ms: Sequence[float], minimum: int = MIN_NETWORKS) -> DeviceFit:
+        """The posterior-mean head of a device measured on ``archs`` (empirical-Bayes noise).
+
+        ``minimum``: fewest networks accepted (leave-one-out validation of a minimal profile fits on one less).
+        """
         y = np.log(np.asarray(latency_ms, dtype=np.float64))
-        if len(y) < MIN_NETWORKS or len(y) != len(archs):
-            raise HwdiffError(f"a few-shot latency fit needs at least {MIN_NETWORKS} measured networks, got {len(y)}")
+        if len(y) < minimum or len(y) != len(archs):
+            raise HwdiffError(f"a few-shot latency fit needs at least {minimum} measured networks, got {len(y)}")
         z = self.basis(archs)
         z_mean, y_mean = z.mean(axis=0), float(y.mean())
         zc, yc = z - z_mean, y - y_mean
@@ -144,8 +147,13 @@ class TransferModel:
             return np.zeros(0)
         return np.exp(fit.log_latency(self.basis(archs)))
 
+    def source_log_latency(self, archs: Sequence[str]) -> np.ndarray:
+        """``[B, D]``: each source device's (smoothed) log-latency of ``archs``."""
+        return self.source_offsets + self.basis(archs) @ self.source_heads.T
+
     def nearest_sources(self, fit: DeviceFit, k: int = 3) -> list[tuple[str, float]]:
-        """The source devices whose heads are closest (correlation of heads) to ``fit``'s."""
+        """The source devices most like ``fit``'s: the cosine of two heads is the correlation of the two
+        devices' log-latencies over the reference archs (the basis is orthonormal there)."""
         heads = self.source_heads
         sims = heads @ fit.weights / (np.linalg.norm(heads, axis=1) * np.linalg.norm(fit.weights) + 1e-12)
         order = np.argsort(-sims)[:k]
