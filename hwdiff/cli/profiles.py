@@ -142,7 +142,8 @@ def profile(
     device: str = typer.Option(..., help="Device name or alias (`hwdiff devices`); any new name when importing."),
     space: str = typer.Option("nb201", help="Search space."),
     from_table: Path = typer.Option(None, "--from-table", help="Import a CSV with columns arch,latency_ms instead "
-                                    "of measuring."),
+                                    "of measuring: the whole space is a table profile, 5 or more rows a few-shot "
+                                    "profile."),
     dataset: str = typer.Option(None, help="Dataset whose input size is measured (default: the space's first, "
                                 "cifar10 for nb201); recorded when importing."),
     backend: str = typer.Option(None, help="pytorch, pytorch-compile, onnxruntime, onnxruntime-trt, tensorrt "
