@@ -28,7 +28,7 @@ SECONDS_FACTOR = 100
 
 
 def _other_space(arch: str, space_name: str) -> str:
-    """`` (an effnet architecture: pass --space effnet)`` when ``arch`` belongs to another space, else ``""``."""
+    """A hint naming the other registered space ``arch`` belongs to (``pass --space effnet``), else ``""``."""
     for name in space_names():
         if name != space_name and get_space(name).is_valid(arch):
             return f" (it is an architecture of space {name}: pass --space {name})"
