@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from hwdiff.deploy.export import ExportOptions, ExportResult
     from hwdiff.generator.context import SearchContext
     from hwdiff.generator.train import TrainedModel
-    from hwdiff.hardware.profiles import TableProfile
+    from hwdiff.hardware.profiles import Profile
     from hwdiff.hardware.profiling import ProfilePlan, RunReport
     from hwdiff.search.evaluation import EvalConfig, EvalReport
     from hwdiff.search.search import SearchResult
@@ -126,9 +126,9 @@ def profile(device: str, *, space: str = "nb201", out: Path | None = None, force
 
 
 def import_profile(table: Path, *, device: str, space: str = "nb201", dataset: str = "",
-                   out: Path | None = None, force: bool = False) -> TableProfile:
-    """Whole-network latencies measured elsewhere (a CSV) become a table profile
-    (``hwdiff profile --from-table``)."""
+                   out: Path | None = None, force: bool = False) -> Profile:
+    """Whole-network latencies measured elsewhere (a CSV) become a table profile, or a few-shot profile when
+    they cover only part of the space (``hwdiff profile --from-table``)."""
     from hwdiff.hardware.table_import import import_latency_table
 
     return import_latency_table(table, device=device, space=space, dataset=dataset, out=out, force=force)

@@ -42,7 +42,9 @@ def test_profiles_list_and_show(cli):
 
 
 def test_import_round_trip(cli, tmp_path, hwdiff_home):
-    csv = write(tmp_path / "m.csv", "arch,latency_ms\n" + "".join(f"{a},{i + 1.5}\n" for i, a in enumerate(ARCHS)))
+    """A CSV of the whole space is a table profile (fewer rows fit a few-shot one: test_hardware_fewshot.py)."""
+    every = SPACE.enumerate()
+    csv = write(tmp_path / "m.csv", "arch,latency_ms\n" + "".join(f"{a},{i + 1.5}\n" for i, a in enumerate(every)))
     result = cli("profile", "--device", "my-board", "--space", "nb201", "--from-table", str(csv))
     assert result.code == 0, result.err
     assert (hwdiff_home / "profiles" / "my-board-nb201-table.json").exists()
@@ -52,7 +54,8 @@ def test_import_round_trip(cli, tmp_path, hwdiff_home):
     assert "my-board" in {d["name"] for d in json.loads(cli("devices", "--json").out)}
     again = cli("profile", "--device", "my-board", "--space", "nb201", "--from-table", str(csv))
     assert again.code == 2 and "already exists; pass --force" in again.err
-    assert cli("profile", "--device", "my-board", "--from-table", str(csv), "--force").code == 0
+    forced = json.loads(cli("profile", "--device", "my-board", "--from-table", str(csv), "--force", "--json").out)
+    assert forced["kind"] == "table" and forced["entries"] == len(every)
 
 
 GOOD = ARCHS[0]

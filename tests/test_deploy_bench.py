@@ -10,6 +10,7 @@ import pytest
 from hwdiff.deploy.export import ExportOptions, export
 from hwdiff.deploy.source import resolve_source
 from hwdiff.hardware import find_profile
+from hwdiff.spaces import get_space
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -47,12 +48,16 @@ def test_torchscript_against_a_user_profile_for_this_cpu(cli, exported, tmp_path
     without = bench_json(cli, str(exported["torchscript"]), "--threads", "1")
     assert without["device"] == "cpu" and without["predicted_ms"] is None
     assert any("no prediction" in n for n in without["notes"])
+    archs = [cheap_arch, *get_space("nb201").enumerate()[::1601]]  # 11 networks "measured": a few-shot profile
     table = tmp_path / "cpu.csv"
-    table.write_text(f"arch,latency_ms\n{cheap_arch},0.5\n")
+    table.write_text("arch,latency_ms\n" + "".join(f"{a},{ms}\n" for a, ms in
+                                                   zip(archs, find_profile("fpga", "nb201").predict(archs))))
     assert cli("profile", "--device", "cpu", "--space", "nb201", "--from-table", str(table)).code == 0
+    predicted = float(find_profile("cpu", "nb201").predict([cheap_arch])[0])
     doc = bench_json(cli, str(exported["torchscript"]), "--threads", "1")
-    assert doc["backend"] == "pytorch" and doc["predicted_ms"] == 0.5 and doc["profile"] == "cpu-nb201-table.json"
-    assert doc["error_pct"] == pytest.approx(100 * (doc["measured_ms"] - 0.5) / 0.5)
+    assert doc["backend"] == "pytorch" and doc["profile"] == "cpu-nb201-fewshot.json"
+    assert doc["predicted_ms"] == pytest.approx(predicted)
+    assert doc["error_pct"] == pytest.approx(100 * (doc["measured_ms"] - predicted) / predicted)
 
 
 def test_onnx_without_sidecar_is_measured_only(cli, exported, tmp_path, cheap_arch):

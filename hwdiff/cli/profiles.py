@@ -13,10 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hwdiff import __version__
-from hwdiff.cli.render import console, err_console, print_json, warn
+from hwdiff.cli.render import console, err_console, fmt_ms, print_json, warn
 from hwdiff.errors import HwdiffError
 
 if TYPE_CHECKING:  # the library is imported inside the commands: `hwdiff profiles` needs no torch
+    from hwdiff.hardware.fewshot import FewShotProfile
     from hwdiff.hardware.lut import LutProfile
     from hwdiff.hardware.profiles import Profile
     from hwdiff.hardware.ssh import Remote
@@ -25,6 +26,8 @@ profiles_app = typer.Typer(help="List and inspect device profiles.", no_args_is_
 
 
 def _entries(profile: Profile) -> str:
+    if profile.kind == "fewshot":
+        return f"{len(profile.archs)} measured"
     return str(len(profile)) if hasattr(profile, "__len__") else "-"
 
 
@@ -33,8 +36,11 @@ def _validation(profile: Profile) -> str:
     if not v:
         return "-"
     tau = v.get("kendall_tau")
+    how = ""
+    if profile.kind == "fewshot":
+        how = f" ({len(profile.holdout[0])} held out)" if profile.holdout else " (leave-one-out)"
     return (f"MAPE {v.get('mape', float('nan')):.1f}%, ±10% {v.get('within_10pct', float('nan')):.0%}"
-            + (f", tau {tau:.2f}" if isinstance(tau, float) else ""))
+            + (f", tau {tau:.2f}" if isinstance(tau, float) else "") + how)
 
 
 @profiles_app.callback(invoke_without_command=True)
@@ -77,6 +83,7 @@ def show_profile(
     json_out: bool = typer.Option(False, "--json", help="Print the profile's metadata as JSON."),
 ) -> None:
     """Print one profile: device, space, provenance and validation."""
+    from hwdiff.hardware.fewshot import FewShotProfile
     from hwdiff.hardware.lut import LutProfile
     from hwdiff.hardware.profiles import locate_profile, read_profile
 
@@ -88,6 +95,8 @@ def show_profile(
     if isinstance(profile, LutProfile):
         doc["calibration"] = profile.calibration
         doc["layers"] = [{k: layer[k] for k in ("key", "description", "ms", "method")} for layer in profile.layers]
+    if isinstance(profile, FewShotProfile):
+        doc.update(_fewshot_facts(profile), networks=_fewshot_networks(profile))
     if json_out:
         print_json(doc)
         return
@@ -95,7 +104,11 @@ def show_profile(
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key in ("device", "space", "dataset", "kind", "unit", "entries", "file"):
-        table.add_row(key, str(doc.get(key, "")))
+        table.add_row(key, "-" if doc.get(key) is None else str(doc[key]))
+    if isinstance(profile, FewShotProfile):
+        table.add_row("measured", f"{doc['measured']} networks fitted" +
+                      (f", {doc['held_out']} held out" if doc["held_out"] else ""))
+        table.add_row("nearest shipped devices", _nearest(doc["nearest_devices"]))
     for key, value in (profile.provenance or {}).items():
         if key not in ("facts_before", "facts_after", "plan"):  # long; in --json and the file
             table.add_row(f"provenance.{key}", escape(str(value)))
@@ -116,13 +129,21 @@ def show_profile(
         for layer in profile.layers:
             layers.add_row(layer["key"], layer.get("description", ""), f"{layer['ms']:.4f}", layer.get("method", ""))
         console.print(layers)
+    if isinstance(profile, FewShotProfile):
+        networks = Table(title="Measured networks", title_justify="left")
+        for col in ("arch", "role", "measured", "predicted"):
+            networks.add_column(col, justify="left" if col in ("arch", "role") else "right")
+        for row in doc["networks"]:
+            networks.add_row(row["arch"], row["role"], fmt_ms(row["measured_ms"]), fmt_ms(row["predicted_ms"]))
+        console.print(networks)
 
 
 def profile(
     device: str = typer.Option(..., help="Device name or alias (`hwdiff devices`); any new name when importing."),
     space: str = typer.Option("nb201", help="Search space."),
     from_table: Path = typer.Option(None, "--from-table", help="Import a CSV with columns arch,latency_ms instead "
-                                    "of measuring."),
+                                    "of measuring: the whole space is a table profile, 5 or more rows a few-shot "
+                                    "profile."),
     dataset: str = typer.Option(None, help="Dataset whose input size is measured (default: the space's first, "
                                 "cifar10 for nb201); recorded when importing."),
     backend: str = typer.Option(None, help="pytorch, pytorch-compile, onnxruntime, onnxruntime-trt, tensorrt "
@@ -167,11 +188,7 @@ def profile(
 
         result = import_latency_table(from_table, device=device, space=space, dataset=dataset or "", out=out,
                                       force=force)
-        if json_out:
-            print_json({"file": str(result.path), "device": device, "space": space, "entries": len(result)})
-            return
-        console.print(f"imported {len(result)} architectures for device {device} ({space}) into {result.path}",
-                      markup=False)
+        _print_import(result, json_out)
         return
     if remote is not None:
         from hwdiff.hardware.ssh import Remote
@@ -236,6 +253,46 @@ def profile(
     console.print(f"{len(result)} layers and {plan.validate} networks measured in {report.seconds:.0f} s"
                   + (f" ({report.resumed_jobs} of {report.jobs} measurements resumed)" if report.resumed_jobs else "")
                   + f"; profile written to {result.path}", markup=False)
+
+
+def _print_import(profile: Profile, json_out: bool) -> None:
+    """What ``--from-table`` made: a table's size, or a few-shot fit's measured count, stated error, nearest devices."""
+    from hwdiff.hardware.fewshot import FewShotProfile
+
+    doc = {"file": str(profile.path), "device": profile.device, "space": profile.space, "kind": profile.kind,
+           "entries": len(profile) if hasattr(profile, "__len__") else None}
+    if isinstance(profile, FewShotProfile):
+        doc.update(_fewshot_facts(profile), validation=profile.validation)
+    if json_out:
+        print_json(doc)
+        return
+    if not isinstance(profile, FewShotProfile):
+        console.print(f"imported {len(profile)} architectures for device {profile.device} ({profile.space}) into "
+                      f"{profile.path}", markup=False)
+        return
+    console.print(f"fitted a few-shot profile of device {profile.device} ({profile.space}) to {doc['measured']} "
+                  f"measured networks: {_validation(profile)} ({profile.validation['method']}); nearest shipped "
+                  f"devices {_nearest(doc['nearest_devices'])}; written to {profile.path}", markup=False)
+
+
+def _fewshot_facts(profile: FewShotProfile) -> dict[str, Any]:
+    """Measured and held-out counts, and the shipped devices whose latency the fit resembles most."""
+    return {"measured": len(profile.archs), "held_out": len(profile.holdout[0]) if profile.holdout else 0,
+            "nearest_devices": [{"device": d, "similarity": round(s, 3)}
+                                for d, s in profile.model.nearest_sources(profile.device_fit)]}
+
+
+def _fewshot_networks(profile: FewShotProfile) -> list[dict[str, Any]]:
+    """Each measured network with the profile's prediction (fitted ones: in-sample; held-out ones: not)."""
+    sets = [("fitted", profile.archs, profile.latency_ms)]
+    if profile.holdout:
+        sets.append(("held out", *profile.holdout))
+    return [{"arch": a, "role": role, "measured_ms": float(m), "predicted_ms": float(p)}
+            for role, archs, measured in sets for a, m, p in zip(archs, measured, profile.predict(archs))]
+
+
+def _nearest(devices: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{d['device']} ({d['similarity']:.2f})" for d in devices)
 
 
 def _progress_bar(quiet: bool = False) -> Progress:
