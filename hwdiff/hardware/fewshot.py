@@ -90,7 +90,7 @@ class FewShotProfile(Profile):
         predicted = np.empty(len(self.archs))
         for i in range(len(self.archs)):
             rest = [j for j in range(len(self.archs)) if j != i]
-            fit = self.model.adapt([self.archs[j] for j in rest], self.latency_ms[rest])
+            fit = self.model.adapt([self.archs[j] for j in rest], self.latency_ms[rest], minimum=MIN_NETWORKS - 1)
             predicted[i] = self.model.predict_ms(fit, [self.archs[i]])[0]
         return validation_metrics(self.latency_ms, predicted,
                                   f"leave-one-out over the {len(self.archs)} measured networks")

@@ -101,7 +101,7 @@ def check_milliseconds(path: Path, latencies: dict[str, float], space: str) -> N
         return
     model = load_transfer_model(space)
     archs = list(latencies)
-    source_log_ms = model.source_offsets + model.basis(archs) @ model.source_heads.T  # [rows, devices]
+    source_log_ms = model.source_log_latency(archs)  # [rows, devices]
     fastest = source_log_ms.argmin(axis=1)
     ratio = float(np.median(np.log([latencies[a] for a in archs]) - source_log_ms[np.arange(len(archs)), fastest]))
     if ratio < -np.log(SECONDS_FACTOR):
