@@ -33,6 +33,7 @@ class _DeferredCheck:
 
 
 def defer_value_checks() -> None:
+    """Make typer build each parameter's check on its first value that is not ``None`` (once per process)."""
     build = getattr(typer_core, "build_runtime_param", None)
     if build is None or getattr(build, "deferred", False):
         return
