@@ -113,6 +113,8 @@ def test_corrupt_profile_is_named_and_others_still_work(cli, hwdiff_home):
     (("profile", "--device", "b", "--from-table", "/nonexistent.csv"), "cannot read /nonexistent.csv"),
     (("profiles", "show", "nope"), "no profile file 'nope'"),
     (("build",), "Missing argument"),
+    (("search", "--latency", "10ms", "--samples", "x"), "Invalid value for '--samples'"),  # checked when given
+    (("profile", "--device", "b", "--batch", "one"), "Invalid value for '--batch'"),  # default None, given
 ])
 def test_bad_input_is_one_line(cli, args, message):
     result = cli(*args)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hwdiff.errors import HwdiffError
-from hwdiff.hardware.profiles import TableProfile, load_catalog, read_profile
+from hwdiff.hardware.profiles import TableProfile, read_profile
 from hwdiff.hardware.transfer import TransferModel, fit_transfer_model, transfer_path
 from hwdiff.storage import shipped_dir
 
@@ -38,10 +38,10 @@ def shipped_sources(space: str) -> Sources:
             keep = np.isfinite(latency)
             sources[device] = ([a for a, k in zip(records.archs, keep) if k], latency[keep])
         return sources
-    shipped = shipped_dir("profiles").resolve()
     sources = {}
-    for profile in load_catalog().for_space(space):
-        if isinstance(profile, TableProfile) and profile.path and profile.path.resolve().parent == shipped:
+    for path in sorted(shipped_dir("profiles").glob("*.json")):
+        profile = read_profile(path)
+        if isinstance(profile, TableProfile) and profile.space == space:
             archs, latency = zip(*profile.items())
             sources[profile.device] = (list(archs), np.asarray(latency))
     if not sources:

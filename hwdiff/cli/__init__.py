@@ -13,6 +13,7 @@ from hwdiff.cli.devices import devices
 from hwdiff.cli.evaluate import eval_command
 from hwdiff.cli.export import export
 from hwdiff.cli.finetune import finetune
+from hwdiff.cli.lazy_coercion import defer_value_checks
 from hwdiff.cli.profiles import profile, profiles_app
 from hwdiff.cli.render import err_console
 from hwdiff.cli.search import bench_search, predict, search, train
@@ -24,6 +25,7 @@ try:  # recent typer vendors click
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException, UsageError
 
+defer_value_checks()
 app = typer.Typer(
     name="hwdiff",
     help="Hardware-aware neural architecture search by multi-conditioned graph diffusion.",

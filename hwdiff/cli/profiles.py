@@ -19,19 +19,20 @@ from hwdiff.errors import HwdiffError
 if TYPE_CHECKING:  # the library is imported inside the commands: `hwdiff profiles` needs no torch
     from hwdiff.hardware.fewshot import FewShotProfile
     from hwdiff.hardware.lut import LutProfile
+    from hwdiff.hardware.profile_index import ProfileEntry
     from hwdiff.hardware.profiles import Profile
     from hwdiff.hardware.ssh import Remote
 
 profiles_app = typer.Typer(help="List and inspect device profiles.", no_args_is_help=False)
 
 
-def _entries(profile: Profile) -> str:
-    if profile.kind == "fewshot":
-        return f"{len(profile.archs)} measured"
-    return str(len(profile)) if hasattr(profile, "__len__") else "-"
+def _entries(profile: ProfileEntry) -> str:
+    if profile.entries is None:
+        return "-"
+    return f"{profile.entries} measured" if profile.kind == "fewshot" else str(profile.entries)
 
 
-def _validation(profile: Profile) -> str:
+def _validation(profile: ProfileEntry) -> str:
     v = profile.validation
     if not v:
         return "-"
@@ -65,7 +66,7 @@ def list_profiles(
     rows = [p for p in catalog.profiles if (not space or p.space == space) and (not device or p.device == device)]
     if json_out:
         print_json([{"file": str(p.path), "device": p.device, "space": p.space, "kind": p.kind,
-                     "dataset": p.dataset, "entries": len(p) if hasattr(p, "__len__") else None,
+                     "dataset": p.dataset, "entries": p.entries,
                      "source": p.summary, "validation": p.validation} for p in rows])
         return
     table = Table(title="Profiles", title_justify="left")

@@ -1,10 +1,27 @@
-"""What an architecture costs on a device: device specs, profiles, measurement."""
+"""What an architecture costs on a device: device specs, profiles, measurement.
 
-from hwdiff.hardware.devices import DeviceSpec, get_device, load_device_specs
-from hwdiff.hardware.fewshot import FewShotProfile
-from hwdiff.hardware.lut import LutProfile
-from hwdiff.hardware.model_profile import ModelProfile
-from hwdiff.hardware.profiles import Profile, TableProfile, find_profile, load_catalog, read_profile
+The names below load their module on first use, so that importing one light module of this
+package (``hwdiff devices`` reads specs and the profile index) loads no numpy and no space.
+"""
 
-__all__ = ["DeviceSpec", "FewShotProfile", "LutProfile", "ModelProfile", "Profile", "TableProfile", "find_profile",
-           "get_device", "load_catalog", "load_device_specs", "read_profile"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "DeviceSpec": "devices", "get_device": "devices", "load_device_specs": "devices",
+    "FewShotProfile": "fewshot",
+    "LutProfile": "lut",
+    "ModelProfile": "model_profile",
+    "Profile": "profiles", "TableProfile": "profiles", "find_profile": "profiles", "load_catalog": "profiles",
+    "read_profile": "profiles",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

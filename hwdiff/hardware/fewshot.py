@@ -59,6 +59,10 @@ class FewShotProfile(Profile):
         self.latency_ms = np.asarray(latency_ms, dtype=np.float64)
         self.holdout = (list(holdout[0]), np.asarray(holdout[1], dtype=np.float64)) if holdout else None
 
+    def __len__(self) -> int:
+        """The measured networks the fit used (held-out ones not counted)."""
+        return len(self.archs)
+
     @classmethod
     def fit(cls, *, device: str, space: str, dataset: str, archs: Sequence[str], latency_ms: Sequence[float],
             provenance: dict[str, Any], holdout: tuple[Sequence[str], Sequence[float]] | None = None,

@@ -17,17 +17,19 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import hashlib
+import importlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hwdiff.errors import HwdiffError
-from hwdiff.spaces import get_space
+from hwdiff.hardware.profile_index import ProfileEntry, ProfileIndex
 from hwdiff.storage import atomic_write_text, shipped_dir, user_dir
+
+if TYPE_CHECKING:  # numpy and the spaces load when a profile is read, not when the catalog is listed
+    import numpy as np
 
 SCHEMA = "hwdiff.profile"
 SCHEMA_VERSION = 1
@@ -116,6 +118,8 @@ class Profile(abc.ABC):
 
 
 _KINDS: dict[str, Callable[[dict[str, Any], Path | None], Profile]] = {}
+# Modules that register a kind, imported before the first profile is read (a listing from the index needs none).
+KIND_MODULES = ("hwdiff.hardware.lut", "hwdiff.hardware.model_profile", "hwdiff.hardware.fewshot")
 
 
 def register_profile_kind(kind: str):
@@ -143,6 +147,8 @@ class TableProfile(Profile):
     @classmethod
     def from_index_order(cls, *, device: str, space: str, dataset: str, latencies_ms: Sequence[float],
                          provenance: dict[str, Any]) -> TableProfile:
+        import numpy as np
+
         values = np.array([_short_float(v) for v in latencies_ms])
         return cls(index_order=values, device=device, space=space, dataset=dataset, provenance=provenance)
 
@@ -156,11 +162,17 @@ class TableProfile(Profile):
         return len(self._index_order) if self._index_order is not None else len(self._by_arch)
 
     def items(self) -> list[tuple[str, float]]:
+        from hwdiff.spaces import get_space
+
         if self._index_order is not None:
             return list(zip(get_space(self.space).enumerate(), self._index_order.tolist()))
         return list(self._by_arch.items())
 
     def predict(self, archs: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        from hwdiff.spaces import get_space
+
         space = get_space(self.space)
         if self._index_order is not None:
             return self._index_order[space.indices(list(archs))]
@@ -180,6 +192,8 @@ class TableProfile(Profile):
 
     def _payload(self) -> dict[str, Any]:
         if self._index_order is not None:
+            from hwdiff.spaces import get_space
+
             space = get_space(self.space)
             return {"order": "space-index", "order_sha256": space.order_checksum,
                     "latency_ms": self._index_order.tolist()}
@@ -187,6 +201,10 @@ class TableProfile(Profile):
 
     @classmethod
     def from_json(cls, doc: dict[str, Any], path: Path | None) -> TableProfile:
+        import numpy as np
+
+        from hwdiff.spaces import get_space
+
         table = doc["table"]
         common = dict(device=doc["device"], space=doc["space"], dataset=doc.get("dataset", ""),
                       provenance=doc.get("provenance", {}), validation=doc.get("validation"), path=path)
@@ -219,6 +237,8 @@ def read_profile(path: Path) -> Profile:
         raise HwdiffError(f"profile {path}: schema version {doc.get('schema_version')!r}; "
                           f"this hwdiff reads version {SCHEMA_VERSION}")
     kind = doc.get("kind")
+    for module in KIND_MODULES:
+        importlib.import_module(module)
     if kind not in _KINDS:
         raise HwdiffError(f"profile {path}: unknown kind {kind!r}; accepted: {', '.join(_KINDS)}")
     try:
@@ -229,12 +249,12 @@ def read_profile(path: Path) -> Profile:
 
 @dataclass
 class ProfileCatalog:
-    """Every readable profile (the user's first, then the shipped ones) and the unreadable files."""
+    """Every readable profile's entry (the user's first, then the shipped ones) and the unreadable files."""
 
-    profiles: list[Profile]
+    profiles: list[ProfileEntry]
     problems: list[str]
 
-    def for_space(self, space: str) -> list[Profile]:
+    def for_space(self, space: str) -> list[ProfileEntry]:
         return [p for p in self.profiles if p.space == space]
 
     def find(self, device: str, space: str) -> Profile:
@@ -245,7 +265,7 @@ class ProfileCatalog:
         oldest = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
         candidates = [p for p in self.profiles if p.device == device and p.space == space]
         if candidates:
-            return max(candidates, key=lambda p: (p.trusted, p.created or oldest))
+            return read_profile(max(candidates, key=lambda p: (p.trusted, p.created or oldest)).path)
         known = sorted({p.device for p in self.for_space(space)})
         raise HwdiffError(f"no profile for device {device!r} and space {space!r}; devices with a "
                           f"{space} profile: {', '.join(known) or 'none'} "
@@ -295,16 +315,16 @@ def locate_profile(name: str) -> Path:
 
 
 def load_catalog() -> ProfileCatalog:
-    profiles: list[Profile] = []
+    """Every profile file's entry, read and checked once per file version (``profile_index.py``)."""
+    index = ProfileIndex.open()
+    profiles: list[ProfileEntry] = []
     problems: list[str] = []
     for folder in profile_dirs():
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.json")):
-            try:
-                profiles.append(read_profile(path))
-            except HwdiffError as exc:
-                problems.append(str(exc))
+        if folder.is_dir():
+            entries, broken = index.scan(folder, read_profile)
+            profiles += entries
+            problems += broken
+    index.save()
     return ProfileCatalog(profiles, problems)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from hwdiff.errors import HwdiffError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class Constraints:
     latency_ms: float | None = None
 
     def met(self, accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
+        import numpy as np  # here, so that parsing a command line loads no numpy
+
         ok = np.ones(len(accuracy), dtype=bool)
         if self.accuracy is not None:
             ok &= accuracy >= self.accuracy
@@ -48,6 +52,8 @@ class ConditionTargets:
 
     def sampler_inputs(self, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """(accuracy ``[samples]``, latency ``[samples]``) with NaN for an absent condition."""
+        import numpy as np
+
         accuracy = np.full(samples, np.nan if self.accuracy is None else self.accuracy)
         if self.latency_ms is None:
             return accuracy, np.full(samples, np.nan)
