@@ -98,7 +98,7 @@ def imported(cli, tmp_path, hwdiff_home):
 
 
 def test_few_rows_become_a_fewshot_profile(imported, hwdiff_home):
-    assert imported["kind"] == "fewshot" and imported["measured"] == 20 and imported["entries"] is None
+    assert imported["kind"] == "fewshot" and imported["measured"] == 20 and imported["entries"] == 20
     assert imported["validation"]["method"].startswith("leave-one-out")
     assert len(imported["nearest_devices"]) == 3 and all(0 < d["similarity"] <= 1 for d in imported["nearest_devices"])
     assert sorted(p.name for p in (hwdiff_home / "profiles").iterdir()) == ["new-phone-nb201-fewshot.json"]

@@ -39,7 +39,7 @@ def _validation(profile: ProfileEntry) -> str:
     tau = v.get("kendall_tau")
     how = ""
     if profile.kind == "fewshot":
-        how = f" ({len(profile.holdout[0])} held out)" if profile.holdout else " (leave-one-out)"
+        how = " (leave-one-out)" if v.get("scheme") == "leave-one-out" else f" ({v.get('n')} held out)"
     return (f"MAPE {v.get('mape', float('nan')):.1f}%, ±10% {v.get('within_10pct', float('nan')):.0%}"
             + (f", tau {tau:.2f}" if isinstance(tau, float) else "") + how)
 

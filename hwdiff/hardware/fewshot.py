@@ -37,8 +37,10 @@ def check_measurements(archs: Sequence[str], latency_ms: Sequence[float], space:
     get_space(space)
 
 
-def validation_metrics(measured: Sequence[float], predicted: Sequence[float], method: str) -> dict[str, Any]:
-    return {"method": method, "n": len(measured), "mape": mape(measured, predicted),
+def validation_metrics(measured: Sequence[float], predicted: Sequence[float], method: str,
+                       scheme: str) -> dict[str, Any]:
+    """``scheme``: ``held-out`` (networks measured for the check) or ``leave-one-out`` (over the fitted ones)."""
+    return {"method": method, "scheme": scheme, "n": len(measured), "mape": mape(measured, predicted),
             "within_10pct": share_within(measured, predicted, 0.10),
             "kendall_tau": kendall_tau(measured, predicted), "spearman": spearman(measured, predicted)}
 
@@ -90,14 +92,15 @@ class FewShotProfile(Profile):
         if self.holdout:
             archs, measured = self.holdout
             return validation_metrics(measured, self.predict(archs),
-                                      f"{len(archs)} held-out networks measured beside the {len(self.archs)} fitted")
+                                      f"{len(archs)} held-out networks measured beside the {len(self.archs)} fitted",
+                                      "held-out")
         predicted = np.empty(len(self.archs))
         for i in range(len(self.archs)):
             rest = [j for j in range(len(self.archs)) if j != i]
             fit = self.model.adapt([self.archs[j] for j in rest], self.latency_ms[rest], minimum=MIN_NETWORKS - 1)
             predicted[i] = self.model.predict_ms(fit, [self.archs[i]])[0]
         return validation_metrics(self.latency_ms, predicted,
-                                  f"leave-one-out over the {len(self.archs)} measured networks")
+                                  f"leave-one-out over the {len(self.archs)} measured networks", "leave-one-out")
 
     @property
     def summary(self) -> str:
