@@ -70,3 +70,17 @@ def mape(measured: Sequence[float], predicted: Sequence[float]) -> float:
 def share_within(measured: Sequence[float], predicted: Sequence[float], tolerance: float) -> float:
     """The share (0..1) of predictions within ``tolerance`` (a fraction, 0.10 = +-10 %) of the measurement."""
     return float(np.mean(relative_errors(measured, predicted) <= tolerance))
+
+
+def validation_metrics(predicted_ms: Sequence[float], measured_ms: Sequence[float]) -> dict[str, float]:
+    """Relative errors of predictions against measurements (errors in percent, shares as fractions)."""
+    rel = relative_errors(measured_ms, predicted_ms)
+    tau = kendall_tau(predicted_ms, measured_ms)
+    return {
+        "mape": float(rel.mean() * 100),
+        "within_10pct": float(np.mean(rel <= 0.10)),
+        "within_5pct": float(np.mean(rel <= 0.05)),
+        "kendall_tau": None if math.isnan(tau) else tau,
+        "median_abs_error_pct": float(np.median(rel) * 100),
+        "max_abs_error_pct": float(rel.max() * 100),
+    }

@@ -21,10 +21,10 @@ from hwdiff.errors import HwdiffError
 from hwdiff.hardware import LutProfile, find_profile, read_profile
 from hwdiff.hardware import profiling as profiling_module
 from hwdiff.hardware.backends import BackendOptions, create_backend
-from hwdiff.hardware.lut import fit_calibration, validation_metrics
+from hwdiff.hardware.lut import fit_calibration
 from hwdiff.hardware.profiling import partial_path, plan_profile, run_profile
 from hwdiff.hardware.timing import TimingSettings, measure_latency, median_ci95
-from hwdiff.metrics import kendall_tau
+from hwdiff.metrics import kendall_tau, validation_metrics
 from hwdiff.spaces import get_space
 from hwdiff.spaces.nb201.network import NB201Cell, ReLUConvBN
 

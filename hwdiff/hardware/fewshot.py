@@ -19,7 +19,7 @@ import numpy as np
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.profiles import Profile, _short_float, register_profile_kind
 from hwdiff.hardware.transfer import MIN_NETWORKS, DeviceFit, TransferModel, load_transfer_model
-from hwdiff.metrics import kendall_tau, mape, share_within, spearman
+from hwdiff.metrics import spearman, validation_metrics
 from hwdiff.spaces import get_space
 
 DEFAULT_NETWORKS = 20
@@ -37,12 +37,11 @@ def check_measurements(archs: Sequence[str], latency_ms: Sequence[float], space:
     get_space(space)
 
 
-def validation_metrics(measured: Sequence[float], predicted: Sequence[float], method: str,
-                       scheme: str) -> dict[str, Any]:
-    """``scheme``: ``held-out`` (networks measured for the check) or ``leave-one-out`` (over the fitted ones)."""
-    return {"method": method, "scheme": scheme, "n": len(measured), "mape": mape(measured, predicted),
-            "within_10pct": share_within(measured, predicted, 0.10),
-            "kendall_tau": kendall_tau(measured, predicted), "spearman": spearman(measured, predicted)}
+def stated_error(measured: Sequence[float], predicted: Sequence[float], method: str, scheme: str) -> dict[str, Any]:
+    """The lut profiles' error figures plus Spearman; ``scheme``: ``held-out`` (networks measured for the
+    check) or ``leave-one-out`` (over the fitted ones)."""
+    return {"method": method, "scheme": scheme, "n": len(measured), **validation_metrics(predicted, measured),
+            "spearman": spearman(measured, predicted)}
 
 
 @register_profile_kind("fewshot")
@@ -91,7 +90,7 @@ class FewShotProfile(Profile):
     def held_out_validation(self) -> dict[str, Any]:
         if self.holdout:
             archs, measured = self.holdout
-            return validation_metrics(measured, self.predict(archs),
+            return stated_error(measured, self.predict(archs),
                                       f"{len(archs)} held-out networks measured beside the {len(self.archs)} fitted",
                                       "held-out")
         predicted = np.empty(len(self.archs))
@@ -99,7 +98,7 @@ class FewShotProfile(Profile):
             rest = [j for j in range(len(self.archs)) if j != i]
             fit = self.model.adapt([self.archs[j] for j in rest], self.latency_ms[rest], minimum=MIN_NETWORKS - 1)
             predicted[i] = self.model.predict_ms(fit, [self.archs[i]])[0]
-        return validation_metrics(self.latency_ms, predicted,
+        return stated_error(self.latency_ms, predicted,
                                   f"leave-one-out over the {len(self.archs)} measured networks", "leave-one-out")
 
     @property

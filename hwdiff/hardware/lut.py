@@ -18,7 +18,6 @@ import numpy as np
 
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.profiles import Profile, register_profile_kind
-from hwdiff.metrics import kendall_tau, relative_errors
 from hwdiff.spaces import get_space
 
 
@@ -41,20 +40,6 @@ def fit_calibration(lut_ms: Sequence[float], measured_ms: Sequence[float]) -> tu
     if scale <= 0 or scale * x.min() / 2 + offset <= 0:
         return ratio, 0.0
     return float(scale), float(offset)
-
-
-def validation_metrics(predicted_ms: Sequence[float], measured_ms: Sequence[float]) -> dict[str, float]:
-    """Relative errors of predictions against measurements (errors in percent, shares as fractions)."""
-    rel = relative_errors(measured_ms, predicted_ms)
-    tau = kendall_tau(predicted_ms, measured_ms)
-    return {
-        "mape": float(rel.mean() * 100),
-        "within_10pct": float(np.mean(rel <= 0.10)),
-        "within_5pct": float(np.mean(rel <= 0.05)),
-        "kendall_tau": None if math.isnan(tau) else tau,
-        "median_abs_error_pct": float(np.median(rel) * 100),
-        "max_abs_error_pct": float(rel.max() * 100),
-    }
 
 
 @register_profile_kind("lut")

@@ -32,9 +32,10 @@ from hwdiff.errors import HwdiffError
 from hwdiff.hardware.backends import BackendOptions, backend_class, backend_names, create_backend
 from hwdiff.hardware.devices import DeviceSpec, get_device
 from hwdiff.hardware.facts import ThrottleMonitor, local_facts, physical_cores
-from hwdiff.hardware.lut import LutProfile, fit_calibration, validation_metrics
+from hwdiff.hardware.lut import LutProfile, fit_calibration
 from hwdiff.hardware.profiles import claim_profile_path, partial_path, profile_filename, profile_path
 from hwdiff.hardware.timing import Measurement, TimingSettings, measure_latency
+from hwdiff.metrics import validation_metrics
 from hwdiff.spaces import get_space
 from hwdiff.spaces.base import LutLayer
 from hwdiff.storage import atomic_write_text, utc_timestamp
