@@ -184,3 +184,23 @@ def test_a_changed_local_software_stack_is_named(quick_settings, tmp_path):
     assert local_stack_changes({**old, "remote": {"url": "ssh://board"}}) == []
     assert local_stack_changes({**old, "facts_before": {**old["facts_before"], "host": platform.node() + "-x"}}) == []
     assert local_stack_changes({"source": "imported"}) == []
+
+
+@pytest.mark.slow  # trains a (tiny) generator
+def test_search_warns_once_when_the_local_stack_changed(cli, quick_settings, tmp_path):
+    path = tmp_path / "cpu-fewshot.json"
+    run_profile(quick_plan(quick_settings, rounds=1), path)
+    args = ("search", "--device", "cpu", "--profile", str(path), "--latency", "5ms", "--samples", "50",
+            "--steps", "5", "--train-steps", "50", "--json")
+    same = cli(*args)
+    assert same.code == 0, same.err
+    assert "warning" not in same.err
+    doc = json.loads(path.read_text())
+    doc["provenance"]["facts_before"]["software"]["torch"] = "1.0.0"
+    path.write_text(json.dumps(doc))
+    changed = cli(*args)
+    assert changed.code == 0, changed.err
+    warnings = [line for line in changed.err.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: profile {path.name} was measured on this machine with torch 1.0.0 (now "
+                        f"{doc['provenance']['facts_after']['software']['torch']}): its latencies may no longer "
+                        "hold; measure again with `hwdiff profile --device cpu ... --force`"]
