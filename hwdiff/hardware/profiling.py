@@ -84,7 +84,7 @@ class ProfilePlan:
         return _assemble(self, run)
 
     def describe(self) -> str:
-        return f"{len(self.measured_layers())} layers, {self.validate} validation networks"
+        return f"{len(get_space(self.space).lut_layers(self.dataset))} layers, {self.validate} validation networks"
 
 
 def plan_profile(device: str, *, space: str = "nb201", dataset: str | None = None, backend: str | None = None,
