@@ -1,10 +1,11 @@
 """Benchmark: a few-shot profile of this CPU against an independent timing of other networks.
 
-    python -m tools.bench_fewshot_cpu [--networks 20] [--check 20] [--seed 100] [--profile FILE] [--json FILE]
+    python -m tools.bench_fewshot_cpu [--networks 20] [--threads T] [--check 20] [--seed 100] [--profile FILE]
+                                      [--json FILE]
 
 1. Runs ``python -m hwdiff profile --device cpu --networks N --out TMP`` (its defaults: holdout, rounds,
-   threads) and reports its wall time, from start to the profile on disk. With ``--profile FILE`` an
-   existing few-shot profile is checked instead and nothing is profiled.
+   threads unless ``--threads``) and reports its wall time, from start to the profile on disk. With
+   ``--profile FILE`` an existing few-shot profile is checked instead and nothing is profiled.
 2. Times ``--check`` other random networks of the space (none of the profile's measured or held-out
    ones; ``--seed`` draws them), each afresh, with the profile's own backend, precision, batch size,
    threads, dataset, timing settings and rounds (median of the rounds), after the run.
@@ -35,11 +36,12 @@ from hwdiff.metrics import mape, share_within, spearman
 from hwdiff.spaces import get_space
 
 
-def run_profile_command(networks: int, out: Path) -> float:
+def run_profile_command(networks: int, out: Path, threads: int | None) -> float:
     """Wall seconds of ``hwdiff profile --device cpu --networks N`` as a user runs it."""
     started = time.perf_counter()
+    extra = ["--threads", str(threads)] if threads is not None else []
     subprocess.run([sys.executable, "-m", "hwdiff", "profile", "--device", "cpu", "--networks", str(networks),
-                    "--out", str(out), "--force"], check=True)
+                    *extra, "--out", str(out), "--force"], check=True)
     return time.perf_counter() - started
 
 
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.bench_fewshot_cpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--networks", type=int, default=20)
+    parser.add_argument("--threads", type=int, help="Pass --threads to the profile command (default: its own).")
     parser.add_argument("--check", type=int, default=20, help="Other networks to time independently.")
     parser.add_argument("--seed", type=int, default=100, help="Seed of the networks to check.")
     parser.add_argument("--profile", type=Path, help="Check this few-shot profile instead of measuring one.")
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         path = args.profile
         if path is None:
             path = Path(tmp) / "cpu-nb201-fewshot.json"
-            seconds = run_profile_command(args.networks, path)
+            seconds = run_profile_command(args.networks, path, args.threads)
         profile = read_profile(path)
     if not isinstance(profile, FewShotProfile):
         sys.exit(f"error: {path} is a {profile.kind} profile, not a few-shot one")
