@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> None:
           f"Spearman {result['spearman']:.3f}")
     if args.json:
         doc = {"profile_seconds": seconds, "stated": stated, "independent": result,
-               "provenance": {k: prov[k] for k in ("backend", "precision", "batch_size", "threads", "plan",
-                                                   "duration_s", "load_average")}}
+               "profile": {**profile.to_json(), "provenance": {k: prov[k] for k in (
+                   "backend", "precision", "batch_size", "threads", "plan", "duration_s", "load_average")}}}
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
 
 
