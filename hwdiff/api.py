@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from hwdiff.deploy.export import ExportOptions, ExportResult
     from hwdiff.generator.context import SearchContext
     from hwdiff.generator.train import TrainedModel
+    from hwdiff.hardware.fewshot_run import FewShotPlan
     from hwdiff.hardware.profiles import Profile
     from hwdiff.hardware.profiling import ProfilePlan, RunReport
     from hwdiff.search.evaluation import EvalConfig, EvalReport
@@ -93,6 +94,8 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
 
     r = request
     ctx = resolve_context(r.space, r.dataset, r.device, r.profile)
+    if on_problem is not None:
+        _warn_changed_stack(ctx.profile, on_problem)
     if r.labels is not None:
         config = BudgetedConfig()
         config = replace(config, samples=r.samples or config.samples,
@@ -107,6 +110,16 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
     return result
 
 
+def _warn_changed_stack(profile: Profile, on_problem: Callable[[str], None]) -> None:
+    """One line when the local software differs from the one the local profile was measured with."""
+    from hwdiff.hardware.facts import local_stack_changes
+
+    changes = local_stack_changes(profile.provenance)
+    if changes:
+        on_problem(f"profile {profile.name} was measured on this machine with {'; '.join(changes)}: its latencies "
+                   f"may no longer hold; measure again with `hwdiff profile --device {profile.device} ... --force`")
+
+
 def evaluate(config: EvalConfig, progress: Callable[[str, int], None] | None = None) -> EvalReport:
     """The NB201 label-budget protocol for one dataset (``hwdiff eval``)."""
     from hwdiff.search.evaluation import evaluate as run_evaluation
@@ -116,12 +129,15 @@ def evaluate(config: EvalConfig, progress: Callable[[str, int], None] | None = N
 
 def profile(device: str, *, space: str = "nb201", out: Path | None = None, force: bool = False,
             resume: bool = False, progress: Callable[[int, int, str], None] | None = None,
-            **plan_options) -> tuple[ProfilePlan, RunReport]:
+            **plan_options) -> tuple[ProfilePlan | FewShotPlan, RunReport]:
     """Time a device's lookup-table layers and write its profile (``hwdiff profile``);
-    ``plan_options`` go to ``plan_profile`` (dataset, backend, precision, batch_size, threads, ...)."""
+    ``plan_options`` go to ``plan_profile`` (dataset, backend, precision, batch_size, threads, ...), or
+    with ``networks=N`` to ``plan_few_shot`` (a few-shot profile: ``hwdiff profile --networks N``)."""
+    from hwdiff.hardware.fewshot_run import plan_few_shot
     from hwdiff.hardware.profiling import plan_profile, run_profile
 
-    plan = plan_profile(device, space=space, **plan_options)
+    make_plan = plan_few_shot if plan_options.get("networks") is not None else plan_profile
+    plan = make_plan(device, space=space, **plan_options)
     return plan, run_profile(plan, out, force=force, resume=resume, progress=progress)
 
 

@@ -282,6 +282,37 @@ def test_dropped_connection_leaves_a_resumable_run_on_the_board(cli, server, mon
     assert profile.provenance["resumed"] is True and len(profile.layers) == 22
 
 
+def test_remote_few_shot_profile_is_measured_on_the_board_and_resumed(cli, server, monkeypatch, hwdiff_home):
+    from hwdiff.hardware.fewshot import few_shot_design
+
+    CutAfter.server, CutAfter.orphans = server, None
+    bar = cli_profiles.Progress
+    monkeypatch.setattr(cli_profiles, "Progress", CutAfter)
+    monkeypatch.setattr(CutAfter, "after", 4)
+    args = ("profile", "--device", "cpu", "--dataset", "imagenet16", "--threads", "1", "--rounds", "2",
+            "--networks", "5", "--holdout", "3", *remote_args(server))
+    cut = cli(*args)
+    assert CutAfter.orphans is not None and cut.code == 2, cut.err
+    partial = server.home / "profiles" / "cpu-nb201-fewshot.json.partial"
+    assert error_lines(cut)[0].endswith(f"the board keeps the finished measurements in {partial}: run the same "
+                                        "command with --resume to continue")
+    assert not (hwdiff_home / "profiles").exists()
+
+    monkeypatch.setattr(cli_profiles, "Progress", bar)
+    server.start()
+    resumed = cli(*args, "--resume", "--json")
+    assert resumed.code == 0, resumed.err
+    summary = json.loads(resumed.out)
+    assert summary["networks"] == 5 and summary["holdout"] == 3 and summary["jobs"] == 2 * 8
+    assert 4 <= summary["resumed_jobs"] < 16 and not partial.exists()
+    assert summary["file"] == str(hwdiff_home / "profiles" / "cpu-nb201-fewshot.json")
+    profile = read_profile(Path(summary["file"]))
+    assert profile.kind == "fewshot" and profile.archs == few_shot_design("nb201", 5, seed=0)
+    prov = profile.provenance
+    assert prov["remote"]["url"] == server.url and prov["resumed"] is True and prov["plan"]["networks"] == 5
+    assert profile.validation["n"] == 3 and np.all(profile.predict(profile.archs) > 0)
+
+
 # -- bench-model --remote -------------------------------------------------------------------------
 def test_bench_model_copies_the_model_and_measures_it_there(cli, server, tmp_path, cheap_arch):
     model = export(resolve_source(cheap_arch), ExportOptions(format="torchscript",

@@ -153,10 +153,17 @@ def profile(
     batch: int = typer.Option(None, "--batch", help="Batch size (default: the device spec's)."),
     threads: int = typer.Option(None, help="CPU threads, fixed for the run; 0 = one per physical core (default: "
                                 "the device spec's)."),
-    validate: int = typer.Option(100, help="Random whole networks to measure: half calibrate the table, half "
-                                 "check it. 0 skips validation."),
+    validate: int = typer.Option(None, help="Random whole networks to measure: half calibrate the table, half "
+                                 "check it. 0 skips validation. Default 100."),
+    networks: int = typer.Option(None, "--networks", help="Measure a few-shot profile instead of a lookup table: "
+                                 "N whole networks of a fixed design (docs/profiling.md), e.g. 20."),
+    holdout: int = typer.Option(None, "--holdout", help="With --networks: extra random networks measured only to "
+                                "state the profile's error (default 10; 0 = leave-one-out)."),
+    plan_csv: Path = typer.Option(None, "--plan", help="With --networks: write the design's archs to this CSV "
+                                  "(arch,latency_ms, latencies empty) to time with your own tools and import with "
+                                  "--from-table; nothing is measured."),
     rounds: int = typer.Option(3, help="Passes over all layers and networks; each figure is the median over them."),
-    seed: int = typer.Option(0, help="Seed of the validation networks."),
+    seed: int = typer.Option(0, help="Seed of the validation networks (of the few-shot design with --networks)."),
     realtime: bool = typer.Option(False, "--realtime", help="Time under SCHED_FIFO (root or CAP_SYS_NICE) so other "
                                   "processes cannot preempt the measurement."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its side file."),
@@ -172,12 +179,21 @@ def profile(
                                         "stderr instead of a bar (what --remote reads on the other side)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Measure a device's latency lookup table (lut profile), or import a per-architecture table (--from-table)."""
+    """Measure a device's latency lookup table (lut profile) or few-shot profile (--networks), or import a
+    per-architecture table (--from-table)."""
     from hwdiff.spaces import get_space
 
     get_space(space)
     if remote is None and (identity is not None or remote_python is not None):
         raise HwdiffError("--identity and --remote-python go with --remote ssh://user@host; add --remote or drop them")
+    few_shot = _few_shot_options(networks, holdout, plan_csv, validate, from_table)
+    if plan_csv is not None:
+        _write_plan(plan_csv, device, space, few_shot, seed, force, json_out,
+                    given=(("--backend", backend), ("--precision", precision), ("--batch", batch),
+                           ("--threads", threads), ("--resume", resume), ("--realtime", realtime),
+                           ("--remote", remote), ("--out", out)))
+        return
+    validate = 100 if validate is None else validate
     if from_table is not None:
         given = [name for name, value in (("--backend", backend), ("--precision", precision), ("--batch", batch),
                                           ("--threads", threads), ("--resume", resume), ("--realtime", realtime),
@@ -195,7 +211,8 @@ def profile(
         from hwdiff.hardware.ssh import Remote
 
         options = {"device": device, "space": space, "dataset": dataset, "backend": backend, "precision": precision,
-                   "batch_size": batch, "threads": threads, "validate": validate, "rounds": rounds, "seed": seed}
+                   "batch_size": batch, "threads": threads, "validate": validate, "rounds": rounds, "seed": seed,
+                   **(few_shot or {})}
         _profile_remote(Remote(remote, identity=identity, python=remote_python), options, out=out, force=force,
                         resume=resume, realtime=realtime, json_out=json_out)
         return
@@ -203,8 +220,14 @@ def profile(
     from hwdiff.hardware.profiling import plan_profile, run_profile
     from hwdiff.hardware.remote import format_progress
 
-    plan = plan_profile(device, space=space, dataset=dataset, backend=backend, precision=precision,
-                        batch_size=batch, threads=threads, validate=validate, rounds=rounds, seed=seed)
+    if few_shot is not None:
+        from hwdiff.hardware.fewshot_run import plan_few_shot
+
+        plan = plan_few_shot(device, space=space, dataset=dataset, backend=backend, precision=precision,
+                             batch_size=batch, threads=threads, rounds=rounds, seed=seed, **few_shot)
+    else:
+        plan = plan_profile(device, space=space, dataset=dataset, backend=backend, precision=precision,
+                            batch_size=batch, threads=threads, validate=validate, rounds=rounds, seed=seed)
     target = profile_path(plan.filename, out)
     side = partial_path(target)
     if resume and not side.exists():
@@ -212,8 +235,7 @@ def profile(
     err_console.print(
         f"profiling {plan.device} ({plan.space}, {plan.dataset}) with {plan.backend} {plan.precision} "
         f"batch {plan.batch_size}, {plan.threads} thread(s) on {plan.target}: "
-        f"{len(get_space(space).lut_layers(plan.dataset))} layers, {plan.validate} validation networks, "
-        f"{plan.rounds} round(s) -> {target}", markup=False)
+        f"{plan.describe()}, {plan.rounds} round(s) -> {target}", markup=False)
     with _progress_bar(quiet=progress_lines) as bar:
         task = bar.add_task("preparing", total=None)
 
@@ -243,15 +265,14 @@ def profile(
     result = report.profile
     summary = {"file": str(result.path), "device": result.device, "space": result.space, "dataset": result.dataset,
                "backend": plan.backend, "precision": plan.precision, "batch_size": plan.batch_size,
-               "threads": plan.threads, "layers": len(result), "seconds": round(report.seconds, 1),
+               "threads": plan.threads, **_kind_summary(result), "seconds": round(report.seconds, 1),
                "resumed_jobs": report.resumed_jobs, "jobs": report.jobs, "disturbed_samples": report.disturbed_share,
-               "throttle_reasons": report.throttle_reasons, "calibration": result.calibration,
-               "validation": result.validation}
+               "throttle_reasons": report.throttle_reasons, **_kind_result(result)}
     if json_out:
         print_json(summary)
         return
-    _print_validation(result)
-    console.print(f"{len(result)} layers and {plan.validate} networks measured in {report.seconds:.0f} s"
+    _print_result(result)
+    console.print(f"{_measured(result)} measured in {report.seconds:.0f} s"
                   + (f" ({report.resumed_jobs} of {report.jobs} measurements resumed)" if report.resumed_jobs else "")
                   + f"; profile written to {result.path}", markup=False)
 
@@ -294,6 +315,79 @@ def _fewshot_networks(profile: FewShotProfile) -> list[dict[str, Any]]:
 
 def _nearest(devices: list[dict[str, Any]]) -> str:
     return ", ".join(f"{d['device']} ({d['similarity']:.2f})" for d in devices)
+
+
+def _few_shot_options(networks: int | None, holdout: int | None, plan_csv: Path | None, validate: int | None,
+                      from_table: Path | None) -> dict[str, int] | None:
+    """``--networks``/``--holdout`` (``--plan`` implies the default design size), or None for a lut run."""
+    if networks is None and plan_csv is None:
+        if holdout is not None:
+            raise HwdiffError("--holdout goes with --networks N (a few-shot profile); add --networks or drop it")
+        return None
+    if from_table is not None:
+        raise HwdiffError("--networks and --plan choose networks to measure; --from-table imports measured ones "
+                          "(drop one of them)")
+    if validate is not None:
+        raise HwdiffError("--validate belongs to lookup-table profiles; a few-shot profile states its error on "
+                          "--holdout networks")
+    from hwdiff.hardware.fewshot import DEFAULT_HOLDOUT, DEFAULT_NETWORKS
+
+    return {"networks": DEFAULT_NETWORKS if networks is None else networks,
+            "holdout": DEFAULT_HOLDOUT if holdout is None else holdout}
+
+
+def _write_plan(path: Path, device: str, space: str, few_shot: dict[str, int], seed: int, force: bool,
+                json_out: bool, given: tuple[tuple[str, Any], ...]) -> None:
+    """``--plan``: the archs a user times with their own tools, then imports with --from-table."""
+    named = [name for name, value in given if value not in (None, False)]
+    if named:
+        raise HwdiffError(f"{', '.join(named)} describe a measurement; --plan only writes the archs to measure "
+                          "(drop them, or drop --plan to measure here)")
+    from hwdiff.hardware.fewshot_run import write_plan_csv
+
+    archs = write_plan_csv(path, space, few_shot["networks"], seed, force=force)
+    if json_out:
+        print_json({"file": str(path), "device": device, "space": space, "networks": len(archs), "seed": seed,
+                    "archs": archs})
+        return
+    console.print(f"{len(archs)} {space} architectures to measure written to {path} (seed {seed}); fill in "
+                  f"latency_ms and import them with `hwdiff profile --device {device} --space {space} "
+                  f"--from-table {path}`", markup=False)
+
+
+def _kind_summary(profile: Profile) -> dict[str, Any]:
+    if profile.kind == "fewshot":
+        holdout = profile.holdout[0] if profile.holdout else []
+        return {"networks": len(profile.archs), "holdout": len(holdout)}
+    return {"layers": len(profile)}
+
+
+def _kind_result(profile: Profile) -> dict[str, Any]:
+    if profile.kind == "fewshot":
+        return {"validation": profile.validation,
+                "nearest_devices": [[d, round(s, 3)] for d, s in profile.model.nearest_sources(profile.device_fit)]}
+    return {"calibration": profile.calibration, "validation": profile.validation}
+
+
+def _measured(profile: Profile) -> str:
+    if profile.kind == "fewshot":
+        held = len(profile.holdout[0]) if profile.holdout else 0
+        return f"{len(profile.archs)} networks" + (f" and {held} held-out ones" if held else "")
+    return f"{len(profile)} layers and {profile.provenance['plan']['validate']} networks"
+
+
+def _print_result(profile: Profile) -> None:
+    if profile.kind != "fewshot":
+        _print_validation(profile)
+        return
+    v = profile.validation
+    table = Table(title=f"Stated error: {v['method']}", title_justify="left")
+    for col in ("MAPE", "within ±10 %", "Kendall tau", "Spearman"):
+        table.add_column(col, justify="right")
+    tau = v.get("kendall_tau")
+    table.add_row(f"{v['mape']:.1f} %", f"{v['within_10pct']:.0%}", "-" if tau is None else f"{tau:.3f}",
+                  f"{v['spearman']:.3f}")
+    console.print(table)
 
 
 def _progress_bar(quiet: bool = False) -> Progress:
@@ -342,16 +436,15 @@ def _profile_remote(remote: Remote, options: dict[str, Any], *, out: Path | None
                               "command with --resume to continue", markup=False)
             raise typer.Exit(130) from None
     profile = result.profile
-    summary = {**result.summary, "file": str(profile.path), "layers": len(profile),
-               "validation": profile.validation, "calibration": profile.calibration,
+    summary = {**result.summary, "file": str(profile.path), **_kind_summary(profile),
+               "validation": profile.validation, **_kind_result(profile),
                "remote": profile.provenance["remote"]}
     if json_out:
         print_json(summary)
         return
-    _print_validation(profile)
+    _print_result(profile)
     how = (f"copied from {where}" if result.copied_only else
-           f"{len(profile)} layers and {profile.provenance['plan']['validate']} networks measured on {where} in "
-           f"{result.summary.get('seconds', 0):.0f} s")
+           f"{_measured(profile)} measured on {where} in {result.summary.get('seconds', 0):.0f} s")
     resumed = result.summary.get("resumed_jobs")
     if resumed:
         how += f" ({resumed} of {result.summary['jobs']} measurements resumed)"

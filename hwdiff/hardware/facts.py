@@ -240,6 +240,35 @@ def software_facts() -> dict[str, Any]:
     return out
 
 
+STACK_SOFTWARE = ("python", "torch", "torch_cuda_build", "cudnn", "onnxruntime", "tensorrt")
+
+
+def software_stack(facts: dict[str, Any]) -> dict[str, str]:
+    """The versions in a facts record that decide latencies besides the hardware: Python, PyTorch and its
+    CUDA build, cuDNN, ONNX Runtime, TensorRT, the NVIDIA driver, the L4T release ("none": not there)."""
+    software = facts.get("software", {})
+    stack = {key: str(software[key]) if isinstance(software.get(key), (str, int)) else "none"
+             for key in STACK_SOFTWARE}
+    driver, l4t = facts.get("nvidia", {}).get("driver"), facts.get("jetson", {}).get("l4t_release")
+    stack["nvidia_driver"] = driver if isinstance(driver, str) else "none"
+    stack["l4t_release"] = l4t if isinstance(l4t, str) else "none"
+    return stack
+
+
+def local_stack_changes(provenance: dict[str, Any], root: Path = Path("/")) -> list[str]:
+    """How this machine's software stack differs from the one a profile was measured with here.
+
+    Empty for a profile measured elsewhere (on a board over ``--remote``, on another host) or not
+    measured at all (shipped, imported): only a local profile's stack can be compared with ours.
+    """
+    before = provenance.get("facts_before")
+    if not isinstance(before, dict) or provenance.get("remote") or before.get("host") != platform.node():
+        return []
+    was = software_stack(before)
+    now = software_stack({"software": software_facts(), "nvidia": nvidia_facts(), "jetson": jetson_facts(root)})
+    return [f"{key} {was[key]} (now {now[key]})" for key in was if was[key] != now[key]]
+
+
 def local_facts(root: Path = Path("/")) -> dict[str, Any]:
     """Everything above, with the time it was read."""
     return {

@@ -33,7 +33,7 @@ from hwdiff.hardware.backends import BackendOptions, backend_class, backend_name
 from hwdiff.hardware.devices import DeviceSpec, get_device
 from hwdiff.hardware.facts import ThrottleMonitor, local_facts, physical_cores
 from hwdiff.hardware.lut import LutProfile, fit_calibration
-from hwdiff.hardware.profiles import claim_profile_path, partial_path, profile_filename, profile_path
+from hwdiff.hardware.profiles import Profile, claim_profile_path, partial_path, profile_filename, profile_path
 from hwdiff.hardware.timing import Measurement, TimingSettings, measure_latency
 from hwdiff.metrics import validation_metrics
 from hwdiff.spaces import get_space
@@ -75,6 +75,18 @@ class ProfilePlan:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def measured_layers(self) -> list[LutLayer]:
+        return plan_layers(self)
+
+    def measured_archs(self) -> list[str]:
+        return validation_archs(self)
+
+    def assemble(self, run: FinishedRun) -> LutProfile:
+        return _assemble(self, run)
+
+    def describe(self) -> str:
+        return f"{len(get_space(self.space).lut_layers(self.dataset))} layers, {self.validate} validation networks"
+
 
 def plan_profile(device: str, *, space: str = "nb201", dataset: str | None = None, backend: str | None = None,
                  precision: str | None = None, batch_size: int | None = None, threads: int | None = None,
@@ -85,6 +97,26 @@ def plan_profile(device: str, *, space: str = "nb201", dataset: str | None = Non
 
     ``context`` defaults to whether the backend compiles whole graphs (see ``LutLayer``).
     """
+    setup = measurement_setup(device, space=space, dataset=dataset, backend=backend, precision=precision,
+                              batch_size=batch_size, threads=threads, lut=True)
+    if not (validate == 0 or 4 <= validate <= MAX_VALIDATE):
+        raise HwdiffError(f"--validate must be 0 (no validation) or 4..{MAX_VALIDATE} networks (half fit the "
+                          f"calibration, half check it), got {validate}")
+    if rounds < 1 or chain < 2:
+        raise HwdiffError(f"--rounds must be >= 1 (and chain >= 2), got rounds={rounds}, chain={chain}")
+    compiles = backend_class(setup["backend"]).compiles_graph
+    return ProfilePlan(**setup, validate=validate, rounds=rounds, chain=chain, seed=seed,
+                       context=compiles if context is None else context,
+                       layer_timing=layer_timing or LAYER_TIMING, network_timing=network_timing or NETWORK_TIMING)
+
+
+def measurement_setup(device: str, *, space: str, dataset: str | None, backend: str | None, precision: str | None,
+                      batch_size: int | None, threads: int | None, lut: bool = False) -> dict[str, Any]:
+    """Device, space, dataset, backend, target, precision, batch size and threads of a run, checked.
+
+    What any measuring run (lut or few-shot) on this machine resolves from the device spec and the options;
+    ``lut``: the space must have a layer list.
+    """
     spec = get_device(device)
     target = TARGET_BY_KIND.get(spec.kind)
     if target is None:
@@ -94,7 +126,8 @@ def plan_profile(device: str, *, space: str = "nb201", dataset: str | None = Non
     space_obj = get_space(space)
     dataset = dataset or next(iter(space_obj.datasets))
     space_obj.dataset(dataset)
-    space_obj.lut_layers(dataset)  # a space without a layer list cannot have a lut profile
+    if lut:
+        space_obj.lut_layers(dataset)  # a space without a layer list cannot have a lut profile
     if backend is None:
         backend = _spec_value(spec, "backend", "pytorch")
         if backend not in backend_names():
@@ -109,19 +142,11 @@ def plan_profile(device: str, *, space: str = "nb201", dataset: str | None = Non
     threads = threads if threads is not None else _spec_value(spec, "threads", 0)
     if threads < 0:
         raise HwdiffError(f"--threads must be 0 (one per physical core) or more, got {threads}")
-    if not (validate == 0 or 4 <= validate <= MAX_VALIDATE):
-        raise HwdiffError(f"--validate must be 0 (no validation) or 4..{MAX_VALIDATE} networks (half fit the "
-                          f"calibration, half check it), got {validate}")
-    if rounds < 1 or chain < 2:
-        raise HwdiffError(f"--rounds must be >= 1 (and chain >= 2), got rounds={rounds}, chain={chain}")
     threads = threads or physical_cores()
-    backend_cls = backend_class(backend)
-    backend_cls.check(BackendOptions(target=target, precision=precision, threads=threads, batch_size=batch_size))
-    return ProfilePlan(device=spec.name, space=space, dataset=dataset, backend=backend, target=target,
-                       precision=precision, batch_size=batch_size, threads=threads,
-                       validate=validate, rounds=rounds, chain=chain, seed=seed,
-                       context=backend_cls.compiles_graph if context is None else context,
-                       layer_timing=layer_timing or LAYER_TIMING, network_timing=network_timing or NETWORK_TIMING)
+    backend_class(backend).check(BackendOptions(target=target, precision=precision, threads=threads,
+                                                batch_size=batch_size))
+    return {"device": spec.name, "space": space, "dataset": dataset, "backend": backend, "target": target,
+            "precision": precision, "batch_size": batch_size, "threads": threads}
 
 
 def _spec_value(spec: DeviceSpec, key: str, default: Any) -> Any:
@@ -176,10 +201,25 @@ def validation_archs(plan: ProfilePlan) -> list[str]:
 
 
 @dataclass
+class FinishedRun:
+    """Every measurement of a finished run and the circumstances it ran in: what a plan assembles a profile of."""
+
+    partial: _Partial
+    layers: list[LutLayer]
+    archs: list[str]
+    versions: dict[str, Any]
+    throttle_reasons: list[str]
+    load_before: list[float]
+    realtime: bool
+    seconds: float
+    resumed: bool
+
+
+@dataclass
 class RunReport:
     """What a finished run wants the user to know besides the profile itself."""
 
-    profile: LutProfile
+    profile: Profile
     jobs: int
     resumed_jobs: int
     seconds: float
@@ -276,7 +316,11 @@ def realtime_priority(enabled: bool) -> Iterator[None]:
 
 def run_profile(plan: ProfilePlan, out: Path | None = None, *, force: bool = False, resume: bool = False,
                 realtime: bool = False, progress: Callable[[int, int, str], None] | None = None) -> RunReport:
-    """Measure ``plan`` and write the lut profile; ``progress(done, total, label)`` after/before each job."""
+    """Measure ``plan`` and write its profile; ``progress(done, total, label)`` after/before each job.
+
+    ``plan``: a ``ProfilePlan`` (lut profile) or any plan with the same fields and methods
+    (``hardware/fewshot_run.py``'s ``FewShotPlan``: no layers, only networks).
+    """
     target = profile_path(plan.filename, out)
     side = partial_path(target)
     claim_profile_path(target, force)
@@ -287,8 +331,8 @@ def run_profile(plan: ProfilePlan, out: Path | None = None, *, force: bool = Fal
                                                           threads=plan.threads, batch_size=plan.batch_size))
     versions = backend.versions()
     space = get_space(plan.space)
-    layers = plan_layers(plan)
-    archs = validation_archs(plan)
+    layers = plan.measured_layers()
+    archs = plan.measured_archs()
     input_shape = space.dataset(plan.dataset).input_size
 
     if resume and side.exists():
@@ -323,8 +367,8 @@ def run_profile(plan: ProfilePlan, out: Path | None = None, *, force: bool = Fal
     runners.clear()
     seconds = time.perf_counter() - started
     reasons = monitor.reasons()
-    profile = _assemble(plan, partial, layers, archs, versions, reasons, load_before, realtime, seconds,
-                        resumed=done_before > 0)
+    profile = plan.assemble(FinishedRun(partial, layers, archs, versions, reasons, load_before, realtime, seconds,
+                                        resumed=done_before > 0))
     profile.save(target, force=True)
     side.unlink(missing_ok=True)
     results = [partial.results[job.id] for job in jobs]
@@ -375,16 +419,16 @@ class _RunnerCache:
         self._runners.clear()
 
 
-def _median_of_rounds(partial: _Partial, plan: ProfilePlan, job_suffix: str) -> tuple[float, list[dict[str, Any]]]:
+def median_of_rounds(partial: _Partial, plan: ProfilePlan, job_suffix: str) -> tuple[float, list[dict[str, Any]]]:
     rounds = [partial.results[f"r{r}/{job_suffix}"] for r in range(plan.rounds)]
     return float(np.median([m["median_ms"] for m in rounds])), rounds
 
 
 def _plain_entry(partial: _Partial, plan: ProfilePlan, layer: LutLayer) -> dict[str, Any]:
-    single, single_rounds = _median_of_rounds(partial, plan, f"layer/{layer.key}/x1")
+    single, single_rounds = median_of_rounds(partial, plan, f"layer/{layer.key}/x1")
     entry: dict[str, Any] = {"key": layer.key, "description": layer.description, "input_shape": list(layer.input_shape)}
     if layer.repeatable:
-        chained, chain_rounds = _median_of_rounds(partial, plan, f"layer/{layer.key}/x{plan.chain}")
+        chained, chain_rounds = median_of_rounds(partial, plan, f"layer/{layer.key}/x{plan.chain}")
         return entry | {"ms": max((chained - single) / (plan.chain - 1), 0.0), "method": f"chain x{plan.chain} - x1",
                         "alone_ms": single, "chain_ms": chained,
                         "rounds": {"x1": single_rounds, f"x{plan.chain}": chain_rounds}}
@@ -396,7 +440,7 @@ def _context_entries(partial: _Partial, plan: ProfilePlan, layers: list[LutLayer
     """Interaction of each block (chain per copy minus its parts), minus its reference's; may be negative."""
     interaction, out = {}, []
     for layer in layers:
-        chained, rounds = _median_of_rounds(partial, plan, f"layer/{layer.key}/x{plan.chain}")
+        chained, rounds = median_of_rounds(partial, plan, f"layer/{layer.key}/x{plan.chain}")
         interaction[layer.key] = chained / plan.chain - sum(plain[key] * n for key, n in layer.parts)
         out.append({"key": layer.key, "description": layer.description, "input_shape": list(layer.input_shape),
                     "method": f"context: chain x{plan.chain} per copy - parts - reference", "chain_ms": chained,
@@ -407,21 +451,20 @@ def _context_entries(partial: _Partial, plan: ProfilePlan, layers: list[LutLayer
     return out
 
 
-def _assemble(plan: ProfilePlan, partial: _Partial, layers: list[LutLayer], archs: list[str],
-              versions: dict[str, Any], reasons: list[str], load_before: list[float], realtime: bool,
-              seconds: float, resumed: bool) -> LutProfile:
+def _assemble(plan: ProfilePlan, run: FinishedRun) -> LutProfile:
+    partial, layers, archs = run.partial, run.layers, run.archs
     entries = [_plain_entry(partial, plan, layer) for layer in layers if not layer.is_context]
     entries += _context_entries(partial, plan, [layer for layer in layers if layer.is_context],
                                 {e["key"]: e["ms"] for e in entries})
 
-    space, facts_after = get_space(plan.space), local_facts()
+    space = get_space(plan.space)
     profile = LutProfile(
         layers=entries, calibration={"form": "scale * lut_sum + offset", "scale": 1.0, "offset_ms": 0.0,
                                      "fitted_on": 0}, context=plan.context,
         device=plan.device, space=plan.space, dataset=plan.dataset, provenance={}, validation=None)
     networks, validation = [], None
     if archs:
-        measured = np.array([_median_of_rounds(partial, plan, f"net/{i}")[0] for i in range(len(archs))])
+        measured = np.array([median_of_rounds(partial, plan, f"net/{i}")[0] for i in range(len(archs))])
         sums = profile.layer_sums(archs)
         fit = len(archs) // 2
         scale, offset = fit_calibration(sums[:fit], measured[:fit])
@@ -433,30 +476,37 @@ def _assemble(plan: ProfilePlan, partial: _Partial, layers: list[LutLayer], arch
                       "method": f"affine calibration fitted on {fit} random networks, errors on the other "
                                 f"{len(archs) - fit}"}
         for i, arch in enumerate(archs):
-            _, rounds = _median_of_rounds(partial, plan, f"net/{i}")
+            _, rounds = median_of_rounds(partial, plan, f"net/{i}")
             networks.append({"arch": space.canonical(arch), "measured_ms": float(measured[i]),
                              "lut_sum_ms": float(sums[i]), "predicted_ms": float(predicted[i]),
                              "split": "fit" if i < fit else "held-out", "rounds": rounds})
     profile.networks = networks
     profile.validation = validation
-    profile.provenance = {
+    profile.provenance = run_provenance(plan, run)
+    return profile
+
+
+def run_provenance(plan: ProfilePlan, run: FinishedRun) -> dict[str, Any]:
+    """What a measured profile records of its run: the device's identity (backend, precision, batch, threads,
+    software versions, the machine's facts before and after, Jetson power mode and clocks among them) and
+    how the run went."""
+    return {
         "source": f"measured by hwdiff profile ({plan.backend}, {plan.target})",
         "created": utc_timestamp(),
-        "started": partial.doc["started"],
+        "started": run.partial.doc["started"],
         "hwdiff": __version__,
         "backend": plan.backend,
         "target": plan.target,
         "precision": plan.precision,
         "batch_size": plan.batch_size,
         "threads": plan.threads,
-        "versions": versions,
+        "versions": run.versions,
         "plan": plan.to_json(),
-        "realtime_priority": realtime,
-        "resumed": resumed,
-        "duration_s": round(seconds, 1),
-        "load_average": {"before": load_before, "after": _loadavg()},
-        "throttle_reasons": reasons,
-        "facts_before": partial.doc["facts_before"],
-        "facts_after": facts_after,
+        "realtime_priority": run.realtime,
+        "resumed": run.resumed,
+        "duration_s": round(run.seconds, 1),
+        "load_average": {"before": run.load_before, "after": _loadavg()},
+        "throttle_reasons": run.throttle_reasons,
+        "facts_before": run.partial.doc["facts_before"],
+        "facts_after": local_facts(),
     }
-    return profile

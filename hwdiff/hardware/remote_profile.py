@@ -1,4 +1,4 @@
-"""``hwdiff profile --remote ssh://user@host[:port]``: measure a lut profile on the board, copy it back.
+"""``hwdiff profile --remote ssh://user@host[:port]``: measure a lut (or few-shot) profile on the board, copy it back.
 
 The board runs its own ``hwdiff profile`` with the same options (``hwdiff.hardware.remote``
 checks it and runs it); the finished profile is copied back and stored here with
@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hwdiff.errors import HwdiffError
-from hwdiff.hardware.lut import LutProfile
-from hwdiff.hardware.profiles import claim_profile_path, partial_path, profile_path, read_profile
+from hwdiff.hardware.profiles import Profile, claim_profile_path, partial_path, profile_path, read_profile
 from hwdiff.hardware.profiling import plan_profile
 from hwdiff.hardware.remote import BoardInfo, check_board, json_document, parse_progress, run_failure
 from hwdiff.hardware.ssh import Remote
@@ -41,10 +40,16 @@ def board_check(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _board_profile(options: dict[str, Any]) -> dict[str, Any]:
-    plan = plan_profile(options["device"], space=options["space"], dataset=options["dataset"],
-                        backend=options["backend"], precision=options["precision"],
-                        batch_size=options["batch_size"], threads=options["threads"], validate=options["validate"],
-                        rounds=options["rounds"], seed=options["seed"])
+    common = dict(space=options["space"], dataset=options["dataset"], backend=options["backend"],
+                  precision=options["precision"], batch_size=options["batch_size"], threads=options["threads"],
+                  rounds=options["rounds"], seed=options["seed"])
+    if options.get("networks") is not None:  # a few-shot profile
+        from hwdiff.hardware.fewshot_run import plan_few_shot
+
+        plan: Any = plan_few_shot(options["device"], networks=options["networks"], holdout=options["holdout"],
+                                  **common)
+    else:
+        plan = plan_profile(options["device"], validate=options["validate"], **common)
     target = profile_path(plan.filename)
     _wait_for_earlier_run(target)
     side = partial_path(target)
@@ -78,7 +83,7 @@ def _wait_for_earlier_run(target: Path) -> None:
 # -- here ----------------------------------------------------------------------------------------------
 @dataclass
 class RemoteProfileResult:
-    profile: LutProfile  # stored here
+    profile: Profile  # stored here (lut, or fewshot for --networks)
     summary: dict[str, Any]  # the board's `hwdiff profile --json` output ({} when a finished profile was copied)
     remote_file: str
     copied_only: bool  # the board had finished the run already (the connection dropped at its very end)
@@ -103,7 +108,8 @@ class RemoteProfileRun:
         """Check the board, resolve the plan there, and check both ends' files before any measuring.
 
         ``options``: device, space, dataset, backend, precision, batch_size, threads, validate, rounds,
-        seed (``None`` = the board's device spec decides, as for a local run).
+        seed, and for a few-shot profile networks and holdout (``None`` = the board's device spec
+        decides, as for a local run).
         """
         board, doc = check_board(remote, {"profile": options})
         answer = doc["profile"]
@@ -118,11 +124,22 @@ class RemoteProfileRun:
         p = self.plan
         args = ["-m", "hwdiff", "profile", "--device", p["device"], "--space", p["space"], "--dataset", p["dataset"],
                 "--backend", p["backend"], "--precision", p["precision"], "--batch", str(p["batch_size"]),
-                "--threads", str(p["threads"]), "--validate", str(p["validate"]), "--rounds", str(p["rounds"]),
+                "--threads", str(p["threads"]), *self._kind_args(), "--rounds", str(p["rounds"]),
                 "--seed", str(p["seed"]), "--out", self.remote_target, "--progress-lines", "--json"]
         args += [flag for flag, on in (("--resume", self.resume), ("--force", self.force),
                                        ("--realtime", self.realtime)) if on]
         return self.remote.python_command(*args)
+
+    @property
+    def kind(self) -> str:
+        """The profile kind the run measures: its plan has ``networks`` for a few-shot profile."""
+        return "fewshot" if "networks" in self.plan else "lut"
+
+    def _kind_args(self) -> list[str]:
+        p = self.plan
+        if self.kind == "fewshot":
+            return ["--networks", str(p["networks"]), "--holdout", str(p["holdout"])]
+        return ["--validate", str(p["validate"])]
 
     def run(self, progress: Callable[[int, int, str], None] | None = None,
             on_line: Callable[[str], None] | None = None) -> RemoteProfileResult:
@@ -168,7 +185,7 @@ class RemoteProfileRun:
                 profile = read_profile(tmp)
             except HwdiffError as exc:
                 raise HwdiffError(f"{copied} is unusable ({exc})") from None
-            if not isinstance(profile, LutProfile):
-                raise HwdiffError(f"{copied} is a {profile.kind} profile, not the lut profile a run measures")
+            if profile.kind != self.kind:
+                raise HwdiffError(f"{copied} is a {profile.kind} profile, not the {self.kind} profile a run measures")
         profile.path = self.local_target
         return RemoteProfileResult(profile, summary, remote_file, copied_only)
