@@ -21,6 +21,7 @@ from hwdiff.deploy.export import MAX_DYNAMIC_BATCH, file_sha256, sidecar_path
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware import find_profile, get_device
 from hwdiff.hardware.backends import CallRunner, TensorRTRunner, TorchRunner, backend_class, onnxruntime_session
+from hwdiff.hardware.profiling import MAX_THREADS
 from hwdiff.hardware.timing import Measurement, TimingSettings, measure_latency
 
 FORMAT_BY_SUFFIX = {".onnx": "onnx", ".engine": "trt", ".plan": "trt", ".trt": "trt", ".pt": "torchscript",
@@ -241,8 +242,8 @@ def bench_model(path: str | Path, *, device: str | None = None, backend: str | N
             notes.append(f"the profile {profile.name} was measured at batch {batch}, this file runs batch "
                          f"{model.input_shape[0]}")
     threads = threads or _default_threads(profile.provenance if profile else None, spec.profiling.get("threads"))
-    if threads < 1:
-        raise HwdiffError(f"--threads must be at least 1 (got {threads})")
+    if not 1 <= threads <= MAX_THREADS:
+        raise HwdiffError(f"--threads must be between 1 and {MAX_THREADS} (got {threads})")
     runner = make_runner(model, backend, target, threads)
     measurement = measure_latency(runner, settings)
     return BenchResult(model=model, backend=backend, target=target, threads=threads, device=spec.name,
