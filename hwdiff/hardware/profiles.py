@@ -378,7 +378,8 @@ def find_profile(device: str, space: str, path: Path | None = None) -> Profile:
     specs, _ = load_device_specs()
     name = resolve_device_name(device, specs) or device
     catalog = load_catalog()
-    if name not in specs and not any(p.device == name for p in catalog.profiles):
+    known = name in specs or any(p.device == name for p in catalog.profiles)
+    if not known and not catalog.unusable(name, space):  # an unreadable profile of the name is named in find
         raise HwdiffError(f"unknown device {device!r}; accepted: "
                           f"{', '.join(sorted(set(specs) | {p.device for p in catalog.profiles}))}")
     return catalog.find(name, space)
