@@ -222,7 +222,8 @@ def test_bench_model_refuses_edited_sidecar_shapes(cli, hwdiff_home, tmp_path, t
 def test_bench_model_refuses_a_sidecar_without_keys(cli, hwdiff_home, tmp_path, torchscript_export):
     model = tmp_path / "net.torchscript.pt"
     shutil.copy(torchscript_export, model)
-    Path(f"{model}.json").write_text(json.dumps({"schema": "hwdiff.export"}))
+    sha256 = json.loads(Path(f"{torchscript_export}.json").read_text())["sha256"]
+    Path(f"{model}.json").write_text(json.dumps({"schema": "hwdiff.export", "sha256": sha256}))
     assert_refused(cli("bench-model", str(model)), "sidecar", hwdiff_home, store_state(hwdiff_home))
 
 
