@@ -253,3 +253,29 @@ def test_finetune_refuses_values_before_anything_is_allocated(cli, hwdiff_home, 
     result = cli("finetune", cheap_arch, "--data", str(data), "--output", str(out), option, value)
     assert_refused(result, option, hwdiff_home, before)
     assert not out.exists()
+
+
+# -- interruption ---------------------------------------------------------------------------------
+def test_sigterm_during_profile_says_what_was_kept_and_how_to_resume(tmp_path, hwdiff_home):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from hwdiff.hardware.remote import parse_progress
+
+    out = tmp_path / "p.json"
+    env = {**os.environ, "HWDIFF_HOME": str(hwdiff_home), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "hwdiff", "profile", "--device", "cpu", "--validate", "0",
+                             "--rounds", "1", "--threads", "1", "--progress-lines", "--out", str(out)],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    for line in proc.stderr:  # wait until some layers are measured, then stop it as a scheduler would
+        progress = parse_progress(line.strip())
+        if progress is not None and progress[0] >= 3:
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130
+    assert "Traceback" not in rest and "interrupted;" in rest, rest
+    assert f"kept in {out}.partial" in rest and "--resume" in rest
+    assert not out.exists()
