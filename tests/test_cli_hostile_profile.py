@@ -279,3 +279,11 @@ def test_sigterm_during_profile_says_what_was_kept_and_how_to_resume(tmp_path, h
     assert "Traceback" not in rest and "interrupted;" in rest, rest
     assert f"kept in {out}.partial" in rest and "--resume" in rest
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["../x.json", "/abs.json", ".hidden.json", "a/b.json"])
+def test_a_profile_file_name_from_elsewhere_stays_in_the_store(name):
+    from hwdiff.hardware.profiles import profile_path
+
+    with pytest.raises(HwdiffError, match="not a plain file name"):
+        profile_path(name)  # what a --remote board answers is not trusted to name a path

@@ -313,7 +313,10 @@ def profile_dirs() -> list[Path]:
 
 
 def profile_path(filename: str, out: Path | None = None) -> Path:
-    """Where a new profile goes: ``out`` (``--out``) if given, else the user's store."""
+    """Where a new profile goes: ``out`` (``--out``) if given, else the user's store (a plain file name only:
+    ``filename`` may come from another machine, ``--remote``)."""
+    if out is None and (Path(filename).name != filename or filename.startswith(".")):
+        raise HwdiffError(f"profile file name {filename!r} is not a plain file name; nothing was written")
     return Path(out) if out is not None else user_dir("profiles") / filename
 
 
