@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import typer
 
@@ -67,13 +71,34 @@ def _command_name(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends a command as Ctrl-C does, so each command says what it kept and how to resume.
+
+    Only where nobody set a handler, and only in the main thread (the only one that may set one).
+    """
+    mine = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    if mine:
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        if mine:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     argv = sys.argv[1:] if argv is None else argv
     command = typer.main.get_command(app)
     try:
-        configure_threads(_command_name(argv))  # before any command imports torch
-        code = command.main(args=argv, prog_name="hwdiff", standalone_mode=False)
+        with _sigterm_as_interrupt():
+            configure_threads(_command_name(argv))  # before any command imports torch
+            code = command.main(args=argv, prog_name="hwdiff", standalone_mode=False)
     except HwdiffError as exc:
         err_console.print(f"error: {exc}", markup=False)
         sys.exit(2)

@@ -26,6 +26,9 @@ def bench_model(
     identity: Path = typer.Option(None, "--identity", help="Private key for --remote (ssh -i)."),
     remote_python: str = typer.Option(None, "--remote-python", help="The Python on the remote machine that has "
                                       "hwdiff (default: python3)."),
+    trust_code: bool = typer.Option(False, "--trust-code", help="Load a TorchScript file whose checksum differs "
+                                    "from its sidecar's (loading TorchScript runs code from the file: "
+                                    "docs/deploy.md)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Measure an exported model with the profiling timer and compare it with the device profile's prediction."""
@@ -39,16 +42,17 @@ def bench_model(
     from hwdiff.hardware.timing import Measurement
 
     if remote is None:
-        result = run_bench(file, device=device, backend=backend, target=target, threads=threads)
+        result = run_bench(file, device=device, backend=backend, target=target, threads=threads,
+                           trust_code=trust_code)
         where = None
         doc = result.to_json()
     else:
         board = Remote(remote, identity=identity, python=remote_python)
-        model = open_exported(file)  # the same checks as a local run, before anything is copied
+        model = open_exported(file, trust_code)  # the same checks as a local run, before anything is copied
         files = [model.path] + ([sidecar_path(model.path)] if model.doc is not None else [])
         options = [word for name, value in (("--device", device), ("--backend", backend), ("--target", target),
                                             ("--threads", threads)) if value is not None
-                   for word in (name, str(value))]
+                   for word in (name, str(value))] + (["--trust-code"] if trust_code else [])
         err_console.print(f"copying {model.path.name} to {board.target.url} and measuring it there ...", markup=False)
         info, remote_doc = bench_remote(board, files, options)
         result = BenchResult(model=model, backend=remote_doc["backend"], target=remote_doc["target"],

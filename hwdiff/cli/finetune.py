@@ -127,6 +127,11 @@ def finetune(
     except KeyboardInterrupt:
         run_dir = state.get("run_dir")
         where = f" --output {run_dir}" if run_dir else ""
+        if run_dir is None or not (Path(run_dir) / "last.pt").exists():
+            err_console.print("interrupted before the first epoch finished: nothing was kept; run the same command "
+                              f"again (once an epoch has finished, `hwdiff finetune{where} --resume` continues)",
+                              markup=False, soft_wrap=True)
+            raise typer.Exit(130) from None
         err_console.print(f"interrupted: last.pt keeps the last finished epoch; continue with "
                           f"`hwdiff finetune{where} --resume`", markup=False, soft_wrap=True)
         raise typer.Exit(130) from None

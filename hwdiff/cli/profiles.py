@@ -184,6 +184,8 @@ def profile(
     from hwdiff.spaces import get_space
 
     get_space(space)
+    if not 0 <= seed < 2**32:
+        raise HwdiffError(f"--seed must be in 0..{2**32 - 1}, got {seed}")
     if remote is None and (identity is not None or remote_python is not None):
         raise HwdiffError("--identity and --remote-python go with --remote ssh://user@host; add --remote or drop them")
     few_shot = _few_shot_options(networks, holdout, plan_csv, validate, from_table)
@@ -216,7 +218,7 @@ def profile(
         _profile_remote(Remote(remote, identity=identity, python=remote_python), options, out=out, force=force,
                         resume=resume, realtime=realtime, json_out=json_out)
         return
-    from hwdiff.hardware.profiles import partial_path, profile_path
+    from hwdiff.hardware.profiles import claim_profile_path, partial_path, profile_path
     from hwdiff.hardware.profiling import plan_profile, run_profile
     from hwdiff.hardware.remote import format_progress
 
@@ -229,6 +231,7 @@ def profile(
         plan = plan_profile(device, space=space, dataset=dataset, backend=backend, precision=precision,
                             batch_size=batch, threads=threads, validate=validate, rounds=rounds, seed=seed)
     target = profile_path(plan.filename, out)
+    claim_profile_path(target, force)  # before the first line says that profiling starts
     side = partial_path(target)
     if resume and not side.exists():
         warn(f"nothing to resume ({side} does not exist); starting a new run")

@@ -9,6 +9,7 @@ the export's sidecar says which architecture it is, so the device's profile can 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from hwdiff.deploy.export import file_sha256, sidecar_path
+from hwdiff.deploy.export import MAX_DYNAMIC_BATCH, file_sha256, sidecar_path
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware import find_profile, get_device
 from hwdiff.hardware.backends import CallRunner, TensorRTRunner, TorchRunner, backend_class, onnxruntime_session
+from hwdiff.hardware.profiling import MAX_THREADS
 from hwdiff.hardware.timing import Measurement, TimingSettings, measure_latency
 
 FORMAT_BY_SUFFIX = {".onnx": "onnx", ".engine": "trt", ".plan": "trt", ".trt": "trt", ".pt": "torchscript",
@@ -27,6 +29,8 @@ FORMAT_BY_SUFFIX = {".onnx": "onnx", ".engine": "trt", ".plan": "trt", ".trt": "
 # The hardware backends (``hwdiff.hardware.backends``) that can run each format; the first is the default.
 BACKENDS_BY_FORMAT = {"onnx": ("onnxruntime", "onnxruntime-trt"), "torchscript": ("pytorch",), "trt": ("tensorrt",)}
 GPU_KINDS = ("server-gpu", "edge-gpu")
+# The largest input a sidecar may state: 2**28 elements (1 GiB of fp32), far above any network of the spaces.
+MAX_INPUT_ELEMENTS = 2**28
 
 
 @dataclass
@@ -66,8 +70,34 @@ def _onnx_input(path: Path) -> tuple[tuple[int, ...], str]:
     return dims, "float16" if tensor.elem_type == onnx.TensorProto.FLOAT16 else "float32"
 
 
-def open_exported(path: str | Path) -> ExportedFile:
-    """Find out what ``path`` is: its format, input, and (from ``FILE.json``) its architecture."""
+def _sidecar_input(doc: dict[str, Any], side: Path) -> tuple[tuple[int, ...], str]:
+    """The input shape and dtype a sidecar states, refused (one line) unless they are what an export writes."""
+    source = doc.get("source")
+    try:
+        shape, dtype = list(doc["input"]["shape"]), doc["input"]["dtype"]
+        batch = doc["input"].get("example_batch", 1) if shape[:1] == ["dynamic"] else shape[0]
+        dims = (batch, *shape[1:])
+    except (KeyError, TypeError, IndexError, AttributeError):
+        dims = dtype = None
+    if (dims is None or not isinstance(source, dict) or not isinstance(doc.get("precision"), str)
+            or not all(isinstance(source.get(key), str) for key in ("arch", "space"))):
+        raise HwdiffError(f"sidecar {side} lacks its input shape, dtype, precision or source; export the model again")
+    if (len(dims) != 4 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in dims)
+            or dims[0] > MAX_DYNAMIC_BATCH or math.prod(dims) > MAX_INPUT_ELEMENTS):
+        raise HwdiffError(f"sidecar {side}: input shape {shape} is not batch x channels x height x width of positive "
+                          f"integers (batch <= {MAX_DYNAMIC_BATCH}, at most {MAX_INPUT_ELEMENTS:,} elements); "
+                          "export the model again")
+    if dtype not in ("float32", "float16"):
+        raise HwdiffError(f"sidecar {side}: input dtype {dtype!r}; accepted: float32, float16")
+    return dims, dtype
+
+
+def open_exported(path: str | Path, trust_code: bool = False) -> ExportedFile:
+    """Find out what ``path`` is: its format, input, and (from ``FILE.json``) its architecture.
+
+    TorchScript runs code from the file when loaded: only a file its sidecar's checksum matches
+    (as ``hwdiff export`` wrote it) is opened, unless ``trust_code``.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise HwdiffError(f"exported model {path} does not exist; give a file written by `hwdiff export`")
@@ -85,10 +115,12 @@ def open_exported(path: str | Path) -> ExportedFile:
         if not isinstance(doc, dict) or doc.get("schema") != "hwdiff.export":
             raise HwdiffError(f"{side} is not an hwdiff export sidecar; export the model again")
         if file_sha256(path) != doc.get("sha256"):
+            if fmt == "torchscript" and not trust_code:
+                raise HwdiffError(f"{path} is not the file {side.name} describes (its checksum differs): loading "
+                                  "TorchScript runs code from the file; pass --trust-code only for a file you trust")
             notes.append(f"{path.name} changed since it was exported (checksum differs from {side.name})")
-        shape = doc["input"]["shape"]
-        batch = doc["input"].get("example_batch", 1) if shape[0] == "dynamic" else shape[0]
-        return ExportedFile(path, fmt, (batch, *shape[1:]), doc["input"]["dtype"], doc, notes)
+        shape, dtype = _sidecar_input(doc, side)
+        return ExportedFile(path, fmt, shape, dtype, doc, notes)
     if fmt != "onnx":
         raise HwdiffError(f"{path} has no sidecar {side.name}; bench-model needs it for the input shape "
                           "(export with `hwdiff export`)")
@@ -182,9 +214,9 @@ def _default_threads(profile_provenance: dict[str, Any] | None, device_threads: 
 
 def bench_model(path: str | Path, *, device: str | None = None, backend: str | None = None,
                 target: str | None = None, threads: int | None = None,
-                settings: TimingSettings | None = None) -> BenchResult:
+                settings: TimingSettings | None = None, trust_code: bool = False) -> BenchResult:
     """Measure ``path`` and compare with ``device``'s profile prediction for its architecture."""
-    model = open_exported(path)
+    model = open_exported(path, trust_code)
     notes = list(model.notes)
     backend = backend or BACKENDS_BY_FORMAT[model.format][0]
     if target is None:
@@ -210,8 +242,8 @@ def bench_model(path: str | Path, *, device: str | None = None, backend: str | N
             notes.append(f"the profile {profile.name} was measured at batch {batch}, this file runs batch "
                          f"{model.input_shape[0]}")
     threads = threads or _default_threads(profile.provenance if profile else None, spec.profiling.get("threads"))
-    if threads < 1:
-        raise HwdiffError(f"--threads must be at least 1 (got {threads})")
+    if not 1 <= threads <= MAX_THREADS:
+        raise HwdiffError(f"--threads must be between 1 and {MAX_THREADS} (got {threads})")
     runner = make_runner(model, backend, target, threads)
     measurement = measure_latency(runner, settings)
     return BenchResult(model=model, backend=backend, target=target, threads=threads, device=spec.name,

@@ -43,6 +43,8 @@ DEFAULT_ATOL = {"fp32": 1e-4, "fp16": 5e-2}
 DEFAULT_RTOL = {"fp32": 1e-5, "fp16": 1e-2}
 TOLERANCE_RULE = "max|y - y_ref| <= atol + rtol * max|y_ref| for every input"
 MAX_DYNAMIC_BATCH = 4096
+# A parity tolerance above this (1.0 absolute, or 100 % of the largest logit) lets any output pass.
+MAX_TOLERANCE = 1.0
 SIDECAR_SCHEMA = "hwdiff.export"
 
 
@@ -72,10 +74,10 @@ class ExportOptions:
             raise HwdiffError(f"unknown --precision {self.precision!r}; accepted: {', '.join(PRECISIONS)}")
         if not 1 <= self.batch <= MAX_DYNAMIC_BATCH:
             raise HwdiffError(f"--batch must be between 1 and {MAX_DYNAMIC_BATCH} (got {self.batch})")
-        if self.atol is not None and not self.atol > 0:
-            raise HwdiffError(f"--atol must be positive (got {self.atol})")
-        if self.rtol is not None and not self.rtol >= 0:
-            raise HwdiffError(f"--rtol must be >= 0 (got {self.rtol})")
+        if self.atol is not None and not 0 < self.atol <= MAX_TOLERANCE:
+            raise HwdiffError(f"--atol must be positive and at most {MAX_TOLERANCE:g} (got {self.atol})")
+        if self.rtol is not None and not 0 <= self.rtol <= MAX_TOLERANCE:
+            raise HwdiffError(f"--rtol must be >= 0 and at most {MAX_TOLERANCE:g} (got {self.rtol})")
         if not OPSETS[0] <= self.opset <= OPSETS[1]:
             raise HwdiffError(f"--opset {self.opset} is outside what this exporter writes ({OPSETS[0]} to {OPSETS[1]})")
 

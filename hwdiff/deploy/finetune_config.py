@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from hwdiff.errors import HwdiffError
+
+# Bounds on the numbers that size memory or processes: above them a run is a typo, not a plan.
+MAX_IMG_SIZE = 1024  # pixels per side; the spaces' datasets use 32 to 600
+MAX_BATCH = 65536  # images per process and step
+MAX_WORKERS = 256  # data-loading processes
+MAX_COUNT = 100_000  # epochs, warm-up epochs, accumulation steps
 
 
 @dataclass
@@ -55,19 +62,32 @@ class FinetuneConfig:
     def validate(self) -> None:
         checks = [
             (self.epochs >= 1, f"--epochs must be at least 1 (got {self.epochs})"),
+            (self.epochs <= MAX_COUNT, f"--epochs must be at most {MAX_COUNT} (got {self.epochs})"),
             (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
+            (self.batch_size <= MAX_BATCH, f"--batch-size must be at most {MAX_BATCH} (got {self.batch_size})"),
             (self.accum_steps >= 1, f"--accum-steps must be at least 1 (got {self.accum_steps})"),
+            (self.accum_steps <= MAX_COUNT, f"--accum-steps must be at most {MAX_COUNT} (got {self.accum_steps})"),
             (self.lr > 0, f"--lr must be positive (got {self.lr})"),
+            (math.isfinite(self.lr), f"--lr must be a finite number (got {self.lr})"),
             (self.warmup_epochs >= 0, f"--warmup-epochs must be >= 0 (got {self.warmup_epochs})"),
+            (self.warmup_epochs <= MAX_COUNT,
+             f"--warmup-epochs must be at most {MAX_COUNT} (got {self.warmup_epochs})"),
             (0 <= self.smoothing < 1, f"--smoothing must be in [0, 1) (got {self.smoothing})"),
             (self.mixup >= 0 and self.cutmix >= 0, "--mixup and --cutmix must be >= 0"),
+            (math.isfinite(self.mixup) and math.isfinite(self.cutmix), "--mixup and --cutmix must be finite numbers"),
+            (0 <= self.drop_rate < 1, f"--drop must be in [0, 1) (got {self.drop_rate})"),
+            (self.clip_grad is None or 0 <= self.clip_grad < math.inf,
+             f"--clip-grad must be a finite number >= 0 (got {self.clip_grad})"),
             (0 < self.crop_scale <= 1, f"--crop-scale must be in (0, 1] (got {self.crop_scale})"),
             (0 <= self.reprob <= 1, f"--reprob must be in [0, 1] (got {self.reprob})"),
             (0 < self.ema_decay < 1, f"--ema-decay must be in (0, 1) (got {self.ema_decay})"),
             (self.amp_dtype in ("auto", "float16", "bfloat16"),
              f"--amp-dtype {self.amp_dtype!r}; accepted: auto, float16, bfloat16"),
             (self.workers >= 0, f"--workers must be >= 0 (got {self.workers})"),
+            (self.workers <= MAX_WORKERS, f"--workers must be at most {MAX_WORKERS} (got {self.workers})"),
             (self.img_size is None or self.img_size >= 8, f"--img-size must be at least 8 (got {self.img_size})"),
+            (self.img_size is None or self.img_size <= MAX_IMG_SIZE,
+             f"--img-size must be at most {MAX_IMG_SIZE} pixels (got {self.img_size})"),
             (not (self.mixup or self.cutmix) or self.batch_size % 2 == 0,
              f"--mixup/--cutmix need an even --batch-size (got {self.batch_size})"),
         ]

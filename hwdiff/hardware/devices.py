@@ -17,6 +17,16 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEVICE_KINDS = ("server-gpu", "edge-gpu", "cpu", "mobile", "accelerator")
+# A device name becomes part of file names in the store: a plain identifier, never a path.
+DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_device_name(name: str) -> None:
+    """Refuse a name that is not a plain identifier (``../x``, ``/abs``, empty, 300 characters)."""
+    if not isinstance(name, str) or not DEVICE_NAME.fullmatch(name) or ".." in name:
+        shown = name if len(str(name)) <= 80 else f"{str(name)[:40]}... ({len(name)} characters)"
+        raise HwdiffError(f"--device {shown!r}: a device name is a plain identifier matching "
+                          f"{DEVICE_NAME.pattern} (no paths, no '..')")
 
 
 @dataclass(frozen=True)

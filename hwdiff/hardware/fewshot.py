@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hwdiff.errors import HwdiffError
-from hwdiff.hardware.profiles import Profile, _short_float, register_profile_kind
+from hwdiff.hardware.profiles import Profile, _short_float, check_latencies_ms, register_profile_kind
 from hwdiff.hardware.transfer import MIN_NETWORKS, DeviceFit, TransferModel, load_transfer_model
 from hwdiff.metrics import spearman, validation_metrics
 from hwdiff.spaces import get_space
@@ -36,6 +36,10 @@ def check_measurements(archs: Sequence[str], latency_ms: Sequence[float], space:
     values = np.asarray(latency_ms, dtype=np.float64)
     if not (np.isfinite(values) & (values > 0)).all():
         raise HwdiffError(f"{what}: latencies must be positive, finite milliseconds")
+    try:
+        check_latencies_ms(values, f"{what}: latencies")
+    except ValueError as exc:
+        raise HwdiffError(str(exc)) from None
     get_space(space)
 
 
@@ -174,9 +178,9 @@ class FewShotProfile(Profile):
         if payload.get("holdout"):
             h_archs = [canonical(a) for a in payload["holdout"]["archs"]]
             h_values = payload["holdout"]["latency_ms"]
-            if len(h_archs) != len(h_values) or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0
-                                                        for v in h_values):
-                raise ValueError("holdout latencies must be positive finite numbers, one per arch")
+            if len(h_archs) != len(h_values):
+                raise ValueError("holdout 'archs' and 'latency_ms' differ in length")
+            check_latencies_ms(h_values, "holdout latencies")
             holdout = (h_archs, h_values)
         return cls(archs=archs, latency_ms=values, holdout=holdout, device=doc["device"], space=space,
                    dataset=doc.get("dataset", ""), provenance=doc.get("provenance", {}),

@@ -17,8 +17,11 @@ from typing import Any
 import numpy as np
 
 from hwdiff.errors import HwdiffError
-from hwdiff.hardware.profiles import Profile, register_profile_kind
+from hwdiff.hardware.profiles import MAX_LATENCY_MS, Profile, register_profile_kind
 from hwdiff.spaces import get_space
+
+# Whole networks are never a thousand times slower than their layers timed alone: a larger scale is a corrupt file.
+MAX_CALIBRATION_SCALE = 1e3
 
 
 def fit_calibration(lut_ms: Sequence[float], measured_ms: Sequence[float]) -> tuple[float, float]:
@@ -96,13 +99,18 @@ class LutProfile(Profile):
     def from_json(cls, doc: dict[str, Any], path: Path | None) -> LutProfile:
         body = doc["lut"]
         layers = body["layers"]
-        if not layers or not all(isinstance(x.get("key"), str) and isinstance(x.get("ms"), (int, float))
-                                 and math.isfinite(x["ms"]) and (x["ms"] >= 0 or "reference" in x) for x in layers):
-            raise ValueError("'layers' must list {key, ms} entries, ms >= 0 (context entries may be negative)")
+        if not layers or not all(isinstance(x, dict) and isinstance(x.get("key"), str)
+                                 and isinstance(x.get("ms"), (int, float)) and math.isfinite(x["ms"])
+                                 and abs(x["ms"]) <= MAX_LATENCY_MS and (x["ms"] >= 0 or "reference" in x)
+                                 for x in layers):
+            raise ValueError(f"'layers' must list {{key, ms}} entries, 0 <= ms <= {MAX_LATENCY_MS:g} (context "
+                             "entries may be negative)")
         calibration = body["calibration"]
         if not all(isinstance(calibration.get(k), (int, float)) and math.isfinite(calibration[k])
-                   for k in ("scale", "offset_ms")) or calibration["scale"] <= 0:
-            raise ValueError("'calibration' needs a positive 'scale' and a finite 'offset_ms'")
+                   and abs(calibration[k]) <= MAX_LATENCY_MS for k in ("scale", "offset_ms")) \
+                or not 0 < calibration["scale"] <= MAX_CALIBRATION_SCALE:
+            raise ValueError(f"'calibration' needs a 'scale' in (0, {MAX_CALIBRATION_SCALE:g}] and a finite "
+                             f"'offset_ms' up to {MAX_LATENCY_MS:g} ms")
         get_space(doc["space"]).dataset(doc["dataset"])
         return cls(layers=layers, calibration=calibration, networks=body.get("networks", []),
                    context=bool(body.get("context", False)),

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hwdiff.errors import HwdiffError
-from hwdiff.hardware.profiles import Profile, _short_float, register_profile_kind
+from hwdiff.hardware.profiles import MAX_LATENCY_MS, Profile, _short_float, register_profile_kind
 from hwdiff.spaces import LatencyFeatures, get_space
 
 ADDITIVE_NOTE = ("every network has one first layer per stage, so the intercept and the 'first' terms are "
@@ -97,6 +97,9 @@ class ModelProfile(Profile):
         additive = model["additive"]
         if additive["terms"] != features.terms():
             raise ValueError("its additive terms differ from this hwdiff's layer variants")
+        terms = np.asarray([additive["intercept_ms"], *additive["term_ms"]], dtype=np.float64)
+        if not (np.isfinite(terms) & (np.abs(terms) <= MAX_LATENCY_MS)).all():
+            raise ValueError(f"'intercept_ms' and 'term_ms' must be finite, at most {MAX_LATENCY_MS:g} ms either way")
         mlp = None
         if model.get("residual_mlp"):
             mlp = [(np.asarray(layer["weight"], dtype=np.float64), np.asarray(layer["bias"], dtype=np.float64))
@@ -104,6 +107,8 @@ class ModelProfile(Profile):
             sizes = [features.dense([]).shape[1]] + [b.shape[0] for _, b in mlp]
             if any(w.shape != (i, o) for (w, _), i, o in zip(mlp, sizes[:-1], sizes[1:])) or sizes[-1] != 1:
                 raise ValueError("residual_mlp layer shapes do not chain from the features to one output")
+            if not all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in mlp):
+                raise ValueError("residual_mlp weights must be finite numbers")
         return cls(intercept_ms=additive["intercept_ms"], term_ms=np.asarray(additive["term_ms"], dtype=np.float64),
                    mlp=mlp, device=doc["device"], space=space, dataset=doc.get("dataset", ""),
                    provenance=doc.get("provenance", {}), validation=doc.get("validation"), path=path)

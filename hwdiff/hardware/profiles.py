@@ -26,13 +26,26 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.profile_index import ProfileEntry, ProfileIndex
-from hwdiff.storage import atomic_write_text, shipped_dir, user_dir
+from hwdiff.storage import atomic_write_text, check_writable_dir, shipped_dir, user_dir
 
 if TYPE_CHECKING:  # numpy and the spaces load when a profile is read, not when the catalog is listed
     import numpy as np
 
 SCHEMA = "hwdiff.profile"
 SCHEMA_VERSION = 1
+# No network of any space takes 1,000 s: a figure above this is a unit error or a corrupt file.
+MAX_LATENCY_MS = 1e6
+
+
+def check_latencies_ms(values: Any, what: str) -> None:
+    """Refuse figures no device produces (a ``ValueError``: ``read_profile`` names the file in one line)."""
+    import numpy as np
+
+    array = np.asarray(values)
+    if array.ndim != 1 or array.dtype.kind not in "iuf" or not (np.isfinite(array) & (array > 0)).all():
+        raise ValueError(f"{what} must be positive finite numbers")
+    if (array > MAX_LATENCY_MS).any():
+        raise ValueError(f"{what} must be at most {MAX_LATENCY_MS:g} ms (no network takes 1,000 s: a unit error?)")
 
 
 def _short_float(value: float) -> float:
@@ -209,8 +222,7 @@ class TableProfile(Profile):
         common = dict(device=doc["device"], space=doc["space"], dataset=doc.get("dataset", ""),
                       provenance=doc.get("provenance", {}), validation=doc.get("validation"), path=path)
         values = np.asarray(table["latency_ms"])
-        if values.ndim != 1 or values.dtype.kind not in "iuf" or not (np.isfinite(values) & (values > 0)).all():
-            raise ValueError("latencies must be positive finite numbers")
+        check_latencies_ms(values, "latencies")
         values = values.astype(float)
         if table.get("order") == "space-index":
             space = get_space(doc["space"])
@@ -257,11 +269,24 @@ class ProfileCatalog:
     def for_space(self, space: str) -> list[ProfileEntry]:
         return [p for p in self.profiles if p.space == space]
 
+    def unusable(self, device: str, space: str) -> str | None:
+        """The line of an unreadable file named like a profile of ``device`` for ``space``, if there is one."""
+        prefix = f"{device}-{space}-"
+        for line in self.problems:
+            where = line.removeprefix("profile ").split(": ", 1)[0]
+            if line.startswith("profile ") and Path(where).name.startswith(prefix):
+                return line
+        return None
+
     def find(self, device: str, space: str) -> Profile:
         """The profile of ``device`` for ``space``: the newest validated one (tables count as validated).
 
         Unvalidated profiles come last; on a tie the user's profiles win over shipped ones.
         """
+        unusable = self.unusable(device, space)
+        if unusable:
+            raise HwdiffError(f"{unusable}; fix or remove that file (hwdiff does not fall back to another "
+                              f"{device} profile while it is there)")
         oldest = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
         candidates = [p for p in self.profiles if p.device == device and p.space == space]
         if candidates:
@@ -276,6 +301,9 @@ class ProfileCatalog:
 # -- the store ------------------------------------------------------------------------------------
 def profile_filename(device: str, space: str, *tags: str) -> str:
     """``<device>-<space>-<tags...>.json``: ``table`` for imports; backend, precision, ``b<batch>`` when measured."""
+    from hwdiff.hardware.devices import check_device_name
+
+    check_device_name(device)
     return "-".join((device, space, *tags)) + ".json"
 
 
@@ -285,16 +313,25 @@ def profile_dirs() -> list[Path]:
 
 
 def profile_path(filename: str, out: Path | None = None) -> Path:
-    """Where a new profile goes: ``out`` (``--out``) if given, else the user's store."""
+    """Where a new profile goes: ``out`` (``--out``) if given, else the user's store (a plain file name only:
+    ``filename`` may come from another machine, ``--remote``)."""
+    if out is None and (Path(filename).name != filename or filename.startswith(".")):
+        raise HwdiffError(f"profile file name {filename!r} is not a plain file name; nothing was written")
     return Path(out) if out is not None else user_dir("profiles") / filename
 
 
 def claim_profile_path(path: Path, force: bool) -> None:
     """Refuse, before any work, to write a profile over an existing one (unless ``force``) or into a non-folder."""
+    if path.is_dir():
+        raise HwdiffError(f"--out {path} is a folder; give the profile's file name (ending in .json)")
     if path.exists() and not force:
         raise HwdiffError(f"profile {path} already exists; pass --force to replace it")
     if path.parent.exists() and not path.parent.is_dir():
         raise HwdiffError(f"--out {path}: {path.parent} is not a folder")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # created on save; checked where it would be made
+        folder = folder.parent
+    check_writable_dir(folder, "--out")
 
 
 def partial_path(target: Path) -> Path:
@@ -344,7 +381,8 @@ def find_profile(device: str, space: str, path: Path | None = None) -> Profile:
     specs, _ = load_device_specs()
     name = resolve_device_name(device, specs) or device
     catalog = load_catalog()
-    if name not in specs and not any(p.device == name for p in catalog.profiles):
+    known = name in specs or any(p.device == name for p in catalog.profiles)
+    if not known and not catalog.unusable(name, space):  # an unreadable profile of the name is named in find
         raise HwdiffError(f"unknown device {device!r}; accepted: "
                           f"{', '.join(sorted(set(specs) | {p.device for p in catalog.profiles}))}")
     return catalog.find(name, space)

@@ -42,6 +42,10 @@ from hwdiff.storage import atomic_write_text, utc_timestamp
 
 PARTIAL_SCHEMA = "hwdiff.profile-partial"
 MAX_VALIDATE = 1000
+# Bounds on numbers that size memory or threads (a job list grows with rounds; inputs with the batch).
+MAX_ROUNDS = 100
+MAX_BATCH = 4096
+MAX_THREADS = 1024
 # Kinds of device whose latency hwdiff can measure on the device itself, and where the work runs.
 TARGET_BY_KIND = {"cpu": "cpu", "server-gpu": "cuda", "edge-gpu": "cuda"}
 LAYER_TIMING = TimingSettings(warmup_runs=10, warmup_s=0.1, min_repeats=15, target_ci=0.005, max_time_s=0.5)
@@ -104,6 +108,8 @@ def plan_profile(device: str, *, space: str = "nb201", dataset: str | None = Non
                           f"calibration, half check it), got {validate}")
     if rounds < 1 or chain < 2:
         raise HwdiffError(f"--rounds must be >= 1 (and chain >= 2), got rounds={rounds}, chain={chain}")
+    if rounds > MAX_ROUNDS:
+        raise HwdiffError(f"--rounds must be at most {MAX_ROUNDS} (each figure is a median over rounds), got {rounds}")
     compiles = backend_class(setup["backend"]).compiles_graph
     return ProfilePlan(**setup, validate=validate, rounds=rounds, chain=chain, seed=seed,
                        context=compiles if context is None else context,
@@ -139,9 +145,13 @@ def measurement_setup(device: str, *, space: str, dataset: str | None, backend: 
     batch_size = batch_size if batch_size is not None else _spec_value(spec, "batch_size", 1)
     if batch_size < 1:
         raise HwdiffError(f"--batch must be a positive integer, got {batch_size}")
+    if batch_size > MAX_BATCH:
+        raise HwdiffError(f"--batch must be at most {MAX_BATCH}, got {batch_size}")
     threads = threads if threads is not None else _spec_value(spec, "threads", 0)
     if threads < 0:
         raise HwdiffError(f"--threads must be 0 (one per physical core) or more, got {threads}")
+    if threads > MAX_THREADS:
+        raise HwdiffError(f"--threads must be at most {MAX_THREADS}, got {threads}")
     threads = threads or physical_cores()
     backend_class(backend).check(BackendOptions(target=target, precision=precision, threads=threads,
                                                 batch_size=batch_size))

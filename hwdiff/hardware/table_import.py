@@ -17,7 +17,14 @@ import numpy as np
 from hwdiff import __version__
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.fewshot import FewShotProfile
-from hwdiff.hardware.profiles import Profile, TableProfile, claim_profile_path, profile_filename, profile_path
+from hwdiff.hardware.profiles import (
+    MAX_LATENCY_MS,
+    Profile,
+    TableProfile,
+    claim_profile_path,
+    profile_filename,
+    profile_path,
+)
 from hwdiff.hardware.transfer import MIN_NETWORKS, load_transfer_model, transfer_path
 from hwdiff.spaces import get_space, space_names
 from hwdiff.storage import utc_timestamp
@@ -77,9 +84,9 @@ def read_latency_csv(path: Path, space_name: str) -> dict[str, float]:
             except ValueError:
                 raise HwdiffError(f"{path} line {line}: latency_ms {value_text!r} is not a number; "
                                   "expected a positive number of milliseconds") from None
-            if not math.isfinite(value) or value <= 0:
+            if not math.isfinite(value) or not 0 < value <= MAX_LATENCY_MS:
                 raise HwdiffError(f"{path} line {line}: latency_ms {value_text} is not allowed; "
-                                  "expected a positive, finite number of milliseconds")
+                                  f"expected a positive, finite number of milliseconds up to {MAX_LATENCY_MS:g}")
             if arch in latencies and latencies[arch] != value:
                 raise HwdiffError(f"{path} line {line}: duplicate arch {arch} with latency_ms {value_text} (first on "
                                   f"line {first_line[arch]} with {latencies[arch]:g}); give one latency per arch")
