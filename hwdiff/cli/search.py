@@ -12,9 +12,9 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainin
 from rich.table import Table
 
 from hwdiff.cli.render import console, err_console, fmt_count, print_json, progress_bar, warn
-from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TrainConfig
-from hwdiff.errors import HwdiffError
-from hwdiff.search.config import BudgetedConfig
+from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TIMESTEPS, TrainConfig
+from hwdiff.errors import HwdiffError, check_range, check_seed
+from hwdiff.search.config import MAX_SAMPLES, MAX_TRAIN_STEPS, BudgetedConfig
 from hwdiff.search.constraints import Constraints, parse_accuracy, parse_latency
 
 if TYPE_CHECKING:
@@ -67,8 +67,7 @@ def train(
     json_out: bool = JSON,
 ) -> None:
     """Train the conditional graph-diffusion generator and store it (resumes an interrupted run)."""
-    if train_steps is not None and train_steps <= 0:
-        raise HwdiffError(f"--train-steps must be at least 1, got {train_steps}")
+    _check_training_options(labels, seed, train_steps)
     from hwdiff import api
 
     with training_progress(False) as update:
@@ -81,12 +80,23 @@ def train(
     console.print(f"stored in {model.path}", markup=False)
 
 
+def _check_training_options(labels: int | None, seed: int, train_steps: int | None) -> None:
+    """The options train and search share; ``--labels``' upper bound (the space's size) is the library's."""
+    check_range("--labels", labels, 1)
+    check_seed("--seed", seed)
+    check_range("--train-steps", train_steps, 1, MAX_TRAIN_STEPS)
+
+
 def _guidance(mode: str, weights: str) -> tuple[str, tuple[float, ...]]:
     """(mode, weights) checked as the sampler will check them, so that bad guidance fails before training."""
     from hwdiff.diffusion.pipeline import Guidance
+    from hwdiff.generator.scale import CONDITIONS
 
     try:
         values = tuple(float(w) for w in weights.split(","))
+        if mode == "composed" and len(values) != len(CONDITIONS):
+            raise ValueError(f"composed guidance takes one weight per condition ({', '.join(CONDITIONS)}), "
+                             f"got {len(values)}")
         Guidance(mode, values)
         return mode, values
     except ValueError as exc:
@@ -157,10 +167,10 @@ def search(
     constraints = Constraints(parse_accuracy(acc) if acc is not None else None,
                               parse_latency(latency) if latency is not None else None)
     mode, guide = _guidance(guidance, weights)
-    if top <= 0 or (samples is not None and samples <= 0) or steps <= 0 or (train_steps or 1) <= 0:
-        raise HwdiffError("--top, --samples, --steps and --train-steps must be at least 1")
-    if labels is not None and labels <= 0:
-        raise HwdiffError(f"--labels must be a positive number of architectures, got {labels}")
+    check_range("--top", top, 1, MAX_SAMPLES)
+    check_range("--samples", samples, 1, MAX_SAMPLES)
+    check_range("--steps", steps, 1, TIMESTEPS, " (the diffusion's timesteps)")
+    _check_training_options(labels, seed, train_steps)
     from hwdiff import api
     from hwdiff.search.history import save_last_search
     from hwdiff.search.plot import check_writable, plot_search
@@ -229,8 +239,10 @@ def bench_search(
 
     if space not in PROTOCOLS:
         raise HwdiffError(f"bench-search covers {' and '.join(PROTOCOLS)}, not {space!r}")
-    if samples <= 0 or any(not 0 < q < 100 for q in quantile or ()):
-        raise HwdiffError("--samples must be at least 1 and every --quantile between 1 and 99")
+    check_range("--samples", samples, 1, MAX_SAMPLES)
+    check_seed("--seed", seed)
+    if any(not 0 < q < 100 for q in quantile or ()):
+        raise HwdiffError("every --quantile must be between 1 and 99")
 
     def show(row: object) -> None:
         if not json_out:
