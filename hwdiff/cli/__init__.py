@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import signal
 import sys
 
 import typer
@@ -13,6 +15,7 @@ from hwdiff.cli.devices import devices
 from hwdiff.cli.evaluate import eval_command
 from hwdiff.cli.export import export
 from hwdiff.cli.finetune import finetune
+from hwdiff.cli.interrupt import Interrupted
 from hwdiff.cli.lazy_coercion import defer_value_checks
 from hwdiff.cli.profiles import profile, profiles_app
 from hwdiff.cli.render import err_console
@@ -71,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     argv = sys.argv[1:] if argv is None else argv
     command = typer.main.get_command(app)
+    received = [signal.SIGINT]
+    previous = _on_sigterm(received)
     try:
         configure_threads(_command_name(argv))  # before any command imports torch
         code = command.main(args=argv, prog_name="hwdiff", standalone_mode=False)
@@ -84,7 +89,29 @@ def main(argv: list[str] | None = None) -> None:
     except ClickException as exc:
         err_console.print(f"error: {exc.format_message()}", markup=False)
         sys.exit(exc.exit_code)
+    except Interrupted as stop:
+        err_console.print(f"interrupted: {stop.kept}; `hwdiff {shlex.join(argv)}` {stop.next_run}", markup=False,
+                          soft_wrap=True)
+        sys.exit(128 + received[-1])
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("interrupted", markup=False)
-        sys.exit(130)
+        sys.exit(128 + received[-1])
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _on_sigterm(received: list[int]) -> object:
+    """SIGTERM stops a command as Ctrl-C does (each says what it kept); returns the handler it replaced
+    (``None`` outside the main thread, where no handler can be set)."""
+
+    def stop(signum: int, frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:
+        return None
+    return signal.SIG_DFL if previous is None else previous  # None: a handler not set from Python

@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hwdiff.cli.interrupt import interruptible
 from hwdiff.cli.render import console, err_console, fmt_count, print_json, progress_bar, warn
 from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TIMESTEPS, TrainConfig
 from hwdiff.errors import HwdiffError, check_range, check_seed
@@ -70,7 +71,7 @@ def train(
     _check_training_options(labels, seed, train_steps)
     from hwdiff import api
 
-    with training_progress(False) as update:
+    with training_progress(False) as update, interruptible(*_STORED):
         model = api.train(space, dataset, device, profile, labels=labels, seed=seed, train_steps=train_steps,
                           force=force, progress=update, on_problem=warn)
     if json_out:
@@ -78,6 +79,10 @@ def train(
         return
     console.print(_model_line(model), markup=False)
     console.print(f"stored in {model.path}", markup=False)
+
+
+# What train and search keep when stopped outside training: what the model store holds.
+_STORED = ("generators trained to the end stay stored, with any training checkpoint", "reuses them")
 
 
 def _check_training_options(labels: int | None, seed: int, train_steps: int | None) -> None:
@@ -180,7 +185,7 @@ def search(
     request = api.SearchRequest(space=space, dataset=dataset, device=device, profile=profile, constraints=constraints,
                                 top=top, samples=samples, labels=labels, seed=seed, guidance=mode, weights=guide,
                                 steps=steps, train_steps=train_steps)
-    with training_progress(json_out) as update:
+    with training_progress(json_out) as update, interruptible(*_STORED):
         result = api.search(request, progress=update, on_problem=warn)
     doc = result.to_json()
     save_last_search(doc)
