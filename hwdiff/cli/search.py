@@ -98,6 +98,8 @@ def _guidance(mode: str, weights: str) -> tuple[str, tuple[float, ...]]:
     from hwdiff.generator.scale import CONDITIONS
 
     try:
+        if not weights.isascii():  # float() reads other scripts' digits too
+            raise ValueError("write the weights with ASCII digits")
         values = tuple(float(w) for w in weights.split(","))
         if mode == "composed" and len(values) != len(CONDITIONS):
             raise ValueError(f"composed guidance takes one weight per condition ({', '.join(CONDITIONS)}), "
@@ -199,6 +201,19 @@ def search(
         console.print(f"plot written to {plot}", markup=False)
 
 
+def _given_archs(archs: list[str] | None, archs_file: Path | None) -> list[tuple[str, str]]:
+    """(where, text) of each architecture given: the arguments, then the file's lines (not blank, not #)."""
+    given = [(f"architecture {i}", a) for i, a in enumerate(archs or [], 1)]
+    if archs_file is None:
+        return given
+    try:
+        lines = archs_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HwdiffError(f"cannot read {archs_file}: {exc}") from None
+    return given + [(f"{archs_file} line {n}", ln.strip()) for n, ln in enumerate(lines, 1)
+                    if ln.strip() and not ln.lstrip().startswith("#")]
+
+
 def predict(
     archs: list[str] = typer.Argument(None, help="Architecture strings."),
     archs_file: Path = typer.Option(None, "--archs", help="A file with one architecture per line."),
@@ -206,20 +221,21 @@ def predict(
     json_out: bool = JSON,
 ) -> None:
     """Score architectures with exactly the scorer search uses: accuracy, latency, params."""
-    given = list(archs or [])
-    if archs_file is not None:
-        try:
-            lines = archs_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise HwdiffError(f"cannot read {archs_file}: {exc}") from None
-        given += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    if not given:
-        raise HwdiffError("no architectures given: pass them as arguments or with --archs FILE (one per line)")
+    from hwdiff.errors import InvalidArchError
     from hwdiff.generator.context import resolve_context
     from hwdiff.search.scoring import Scorer
+    from hwdiff.spaces import get_space
 
+    given = _given_archs(archs, archs_file)
+    if not given:
+        raise HwdiffError("no architectures given: pass them as arguments or with --archs FILE (one per line)")
+    canonical = []
+    for where, text in given:  # before loading anything: a bad string is refused at once, by where it is
+        try:
+            canonical.append(get_space(space).canonical(text))
+        except InvalidArchError as exc:
+            raise InvalidArchError(f"{where}: {exc}") from None
     ctx = resolve_context(space, dataset, device, profile)
-    canonical = [ctx.space.canonical(a) for a in given]
     scored = Scorer(ctx.space, ctx.dataset, ctx.oracle, ctx.profile).score(canonical, with_params=True)
     if json_out:
         print_json([{k: v for k, v in c.to_json().items() if k != "novel"} for c in scored])
