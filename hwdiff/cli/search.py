@@ -260,7 +260,7 @@ def bench_search(
     from hwdiff.search.benchmark import PROTOCOLS
 
     if space not in PROTOCOLS:
-        raise HwdiffError(f"bench-search covers {' and '.join(PROTOCOLS)}, not {space!r}")
+        raise HwdiffError(f"bench-search covers the spaces {' and '.join(PROTOCOLS)}, not --space {space!r}")
     check_range("--samples", samples, 1, MAX_SAMPLES)
     check_seed("--seed", seed)
     for q in quantile or ():
