@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import signal
 import sys
 
 import typer
@@ -74,8 +73,6 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     argv = sys.argv[1:] if argv is None else argv
     command = typer.main.get_command(app)
-    received = [signal.SIGINT]
-    previous = _on_sigterm(received)
     try:
         configure_threads(_command_name(argv))  # before any command imports torch
         code = command.main(args=argv, prog_name="hwdiff", standalone_mode=False)
@@ -92,26 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     except Interrupted as stop:
         err_console.print(f"interrupted: {stop.kept}; `hwdiff {shlex.join(argv)}` {stop.next_run}", markup=False,
                           soft_wrap=True)
-        sys.exit(128 + received[-1])
+        sys.exit(stop.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("interrupted", markup=False)
-        sys.exit(128 + received[-1])
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-def _on_sigterm(received: list[int]) -> object:
-    """SIGTERM stops a command as Ctrl-C does (each says what it kept); returns the handler it replaced
-    (``None`` outside the main thread, where no handler can be set)."""
-
-    def stop(signum: int, frame: object) -> None:
-        received.append(signum)
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, stop)
-    except ValueError:
-        return None
-    return signal.SIG_DFL if previous is None else previous  # None: a handler not set from Python
