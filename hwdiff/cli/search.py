@@ -202,17 +202,26 @@ def search(
         console.print(f"plot written to {plot}", markup=False)
 
 
+_ARCHS_FILE_CHARS = 200 * MAX_SAMPLES  # room for MAX_SAMPLES architectures of either space, with comments
+
+
 def _given_archs(archs: list[str] | None, archs_file: Path | None) -> list[tuple[str, str]]:
     """(where, text) of each architecture given: the arguments, then the file's lines (not blank, not #)."""
     given = [(f"architecture {i}", a) for i, a in enumerate(archs or [], 1)]
     if archs_file is None:
         return given
     try:
-        lines = archs_file.read_text(encoding="utf-8").splitlines()
+        with archs_file.open(encoding="utf-8") as f:
+            text = f.read(_ARCHS_FILE_CHARS + 1)  # bounded: /dev/zero or a huge file is refused, not read
     except (OSError, UnicodeDecodeError) as exc:
         raise HwdiffError(f"cannot read {archs_file}: {exc}") from None
-    return given + [(f"{archs_file} line {n}", ln.strip()) for n, ln in enumerate(lines, 1)
-                    if ln.strip() and not ln.lstrip().startswith("#")]
+    if len(text) > _ARCHS_FILE_CHARS:
+        raise HwdiffError(f"--archs {archs_file} is longer than {_ARCHS_FILE_CHARS:,} characters; give at most "
+                          f"{MAX_SAMPLES:,} architectures")
+    given += [(f"{archs_file} line {n}", ln.strip()) for n, ln in enumerate(text.splitlines(), 1)
+              if ln.strip() and not ln.lstrip().startswith("#")]
+    check_range("--archs", len(given), 0, MAX_SAMPLES, " architectures")
+    return given
 
 
 def predict(
