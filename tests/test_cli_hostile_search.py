@@ -89,7 +89,7 @@ def test_hostile_paths_are_refused(assert_refused, tmp_path, read_only_dir):
     assert_refused("predict", "--archs", "/dev/zero", option="/dev/zero")  # never read to the end
     (tmp_path / "folder.png").mkdir()
     for plot in (tmp_path, tmp_path / "folder.png", tmp_path / "missing-dir" / "p.png", read_only_dir / "p.png"):
-        assert_refused("search", "--latency", "10ms", "--plot", str(plot), option=str(plot))
+        assert_refused("search", "--latency", "10ms", "--plot", str(plot), option="--plot")
 
 
 def test_upper_case_architectures_are_accepted_and_printed_canonical(cli):

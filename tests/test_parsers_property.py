@@ -13,7 +13,7 @@ from hwdiff.errors import HwdiffError, InvalidArchError
 from hwdiff.search.constraints import parse_accuracy, parse_latency
 from hwdiff.spaces import get_space
 
-QUICK = settings(max_examples=300, deadline=None)
+QUICK = settings(max_examples=120, deadline=None)  # about 10 s for the four
 NUMBERISH = st.text(alphabet="0123456789.eE+-%µsmu \t\u0660\u0663\uff11\u00b2", max_size=12)
 TEXT = st.one_of(NUMBERISH, st.text(max_size=20), st.floats(allow_nan=True).map(str))
 

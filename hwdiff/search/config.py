@@ -67,7 +67,7 @@ class EvalConfig:
                               "name cells it has labelled; give a budget of at least the number of finalists")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
-            raise HwdiffError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; accepted: "
+            raise HwdiffError(f"--methods: unknown method(s) {', '.join(unknown) or '(none given)'}; accepted: "
                               f"{', '.join(METHODS)}")
         if (self.device is None) != (self.latency_ms is None):
             raise HwdiffError("--device and --latency go together: give both for the hardware-constrained "
