@@ -64,8 +64,20 @@ def train(space: str = "nb201", dataset: str | None = None, device: str | None =
     architecture of the space can meet (before any training)."""
     from hwdiff.generator.context import resolve_context
 
+    _check_labels(space, labels)
     return _trained(resolve_context(space, dataset, device, profile), labels, seed, train_steps, force, constraints,
                     progress, on_problem)
+
+
+def _check_labels(space: str, labels: int | None) -> None:
+    """A label budget counts architectures hwdiff can label: at most all of them (checked before anything
+    is loaded)."""
+    from hwdiff.errors import check_range
+    from hwdiff.generator.training_set import label_pool_size
+    from hwdiff.spaces import get_space
+
+    check_range("--labels", labels, 1, label_pool_size(get_space(space)),
+                f" (the architectures of space {space} hwdiff trains on)")
 
 
 def _trained(ctx: SearchContext, labels: int | None, seed: int, train_steps: int | None, force: bool,
@@ -93,6 +105,7 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
     from hwdiff.search.search import labelled_search, run_search
 
     r = request
+    _check_labels(r.space, r.labels)
     ctx = resolve_context(r.space, r.dataset, r.device, r.profile)
     if on_problem is not None:
         _warn_changed_stack(ctx.profile, on_problem)

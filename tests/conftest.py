@@ -41,6 +41,38 @@ def cli(capsys):
     return run
 
 
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` but its derived caches (``cache/``, rebuilt at will): relative path ->
+    (size, modification time in ns)."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).parts[0] != "cache"
+            } if root.exists() else {}
+
+
+@pytest.fixture
+def assert_refused(cli, hwdiff_home):
+    """``assert_refused(*ARGS, option="--seed")`` runs ``hwdiff ARGS`` and asserts it was refused as bad input.
+
+    Contract: a non-zero exit; exactly one line on stderr, that names ``option`` (with or without its dashes;
+    for a path option pass the path, or whatever the line must hold); no traceback; no file under
+    $HWDIFF_HOME created, changed or removed (derived caches under ``$HWDIFF_HOME/cache`` excepted).
+    Returns the ``CliResult`` for further checks.
+    """
+
+    def check(*args: str, option: str) -> CliResult:
+        before = _tree(hwdiff_home)
+        result = cli(*args)
+        lines = result.err.strip().splitlines()
+        shown = f"hwdiff {' '.join(args)} -> exit {result.code}, stderr {result.err!r}"
+        assert result.code != 0, shown
+        assert len(lines) == 1 and "Traceback" not in result.err, shown
+        assert option in lines[0] or option.lstrip("-") in lines[0], shown
+        assert _tree(hwdiff_home) == before, f"{shown} changed $HWDIFF_HOME"
+        return result
+
+    return check
+
+
 @pytest.fixture(scope="session")
 def cheap_arch() -> str:
     """An NB201 cell whose network builds, trains and exports in a blink (one conv1x1, skips, zeros)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from hwdiff.cli.devices import devices
 from hwdiff.cli.evaluate import eval_command
 from hwdiff.cli.export import export
 from hwdiff.cli.finetune import finetune
+from hwdiff.cli.interrupt import Interrupted
 from hwdiff.cli.lazy_coercion import defer_value_checks
 from hwdiff.cli.profiles import profile, profiles_app
 from hwdiff.cli.render import err_console
@@ -109,6 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     except ClickException as exc:
         err_console.print(f"error: {exc.format_message()}", markup=False)
         sys.exit(exc.exit_code)
+    except Interrupted as stop:
+        err_console.print(f"interrupted: {stop.kept}; `hwdiff {shlex.join(argv)}` {stop.next_run}", markup=False,
+                          soft_wrap=True)
+        sys.exit(stop.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("interrupted", markup=False)
         sys.exit(130)

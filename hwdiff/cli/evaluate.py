@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hwdiff.cli.interrupt import interruptible
 from hwdiff.cli.render import console, print_json, progress_bar
 from hwdiff.errors import HwdiffError
 from hwdiff.search.config import METHODS, EvalConfig
@@ -49,7 +50,9 @@ def eval_command(
     reports = []
     total = sum(c.seeds * len(c.methods) for c in configs)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with progress_bar(*columns) as bar:
+    with progress_bar(*columns) as bar, interruptible(
+            "a finished unlabelled pre-training stays stored; the runs are not kept",
+            "reuses the pre-training and repeats the runs"):
         task = bar.add_task("eval", total=total)
         for cfg in configs:
             bar.update(task, description=f"{cfg.dataset}: pre-training (unlabelled)")

@@ -11,10 +11,11 @@ import typer
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hwdiff.cli.interrupt import interruptible
 from hwdiff.cli.render import console, err_console, fmt_count, print_json, progress_bar, warn
-from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TrainConfig
-from hwdiff.errors import HwdiffError
-from hwdiff.search.config import BudgetedConfig
+from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TIMESTEPS, TrainConfig
+from hwdiff.errors import HwdiffError, check_range, check_seed
+from hwdiff.search.config import MAX_SAMPLES, MAX_TRAIN_STEPS, BudgetedConfig
 from hwdiff.search.constraints import Constraints, parse_accuracy, parse_latency
 
 if TYPE_CHECKING:
@@ -67,11 +68,10 @@ def train(
     json_out: bool = JSON,
 ) -> None:
     """Train the conditional graph-diffusion generator and store it (resumes an interrupted run)."""
-    if train_steps is not None and train_steps <= 0:
-        raise HwdiffError(f"--train-steps must be at least 1, got {train_steps}")
+    _check_training_options(labels, seed, train_steps)
     from hwdiff import api
 
-    with training_progress(False) as update:
+    with training_progress(False) as update, interruptible(*_STORED):
         model = api.train(space, dataset, device, profile, labels=labels, seed=seed, train_steps=train_steps,
                           force=force, progress=update, on_problem=warn)
     if json_out:
@@ -81,12 +81,30 @@ def train(
     console.print(f"stored in {model.path}", markup=False)
 
 
+# What train and search keep when stopped outside training: what the model store holds.
+_STORED = ("generators trained to the end stay stored, with any training checkpoint", "reuses them")
+
+
+def _check_training_options(labels: int | None, seed: int, train_steps: int | None) -> None:
+    """The options train and search share; ``--labels``' upper bound (what the space lets hwdiff label) is
+    checked by the library."""
+    check_range("--labels", labels, 1)
+    check_seed("--seed", seed)
+    check_range("--train-steps", train_steps, 1, MAX_TRAIN_STEPS)
+
+
 def _guidance(mode: str, weights: str) -> tuple[str, tuple[float, ...]]:
     """(mode, weights) checked as the sampler will check them, so that bad guidance fails before training."""
     from hwdiff.diffusion.pipeline import Guidance
+    from hwdiff.generator.scale import CONDITIONS
 
     try:
+        if not weights.isascii():  # float() reads other scripts' digits too
+            raise ValueError("write the weights with ASCII digits")
         values = tuple(float(w) for w in weights.split(","))
+        if mode == "composed" and len(values) != len(CONDITIONS):
+            raise ValueError(f"composed guidance takes one weight per condition ({', '.join(CONDITIONS)}), "
+                             f"got {len(values)}")
         Guidance(mode, values)
         return mode, values
     except ValueError as exc:
@@ -157,10 +175,10 @@ def search(
     constraints = Constraints(parse_accuracy(acc) if acc is not None else None,
                               parse_latency(latency) if latency is not None else None)
     mode, guide = _guidance(guidance, weights)
-    if top <= 0 or (samples is not None and samples <= 0) or steps <= 0 or (train_steps or 1) <= 0:
-        raise HwdiffError("--top, --samples, --steps and --train-steps must be at least 1")
-    if labels is not None and labels <= 0:
-        raise HwdiffError(f"--labels must be a positive number of architectures, got {labels}")
+    check_range("--top", top, 1, MAX_SAMPLES)
+    check_range("--samples", samples, 1, MAX_SAMPLES)
+    check_range("--steps", steps, 1, TIMESTEPS, " (the diffusion's timesteps)")
+    _check_training_options(labels, seed, train_steps)
     from hwdiff import api
     from hwdiff.search.history import save_last_search
     from hwdiff.search.plot import check_writable, plot_search
@@ -170,7 +188,7 @@ def search(
     request = api.SearchRequest(space=space, dataset=dataset, device=device, profile=profile, constraints=constraints,
                                 top=top, samples=samples, labels=labels, seed=seed, guidance=mode, weights=guide,
                                 steps=steps, train_steps=train_steps)
-    with training_progress(json_out) as update:
+    with training_progress(json_out) as update, interruptible(*_STORED):
         result = api.search(request, progress=update, on_problem=warn)
     doc = result.to_json()
     save_last_search(doc)
@@ -184,6 +202,28 @@ def search(
         console.print(f"plot written to {plot}", markup=False)
 
 
+_ARCHS_FILE_CHARS = 200 * MAX_SAMPLES  # room for MAX_SAMPLES architectures of either space, with comments
+
+
+def _given_archs(archs: list[str] | None, archs_file: Path | None) -> list[tuple[str, str]]:
+    """(where, text) of each architecture given: the arguments, then the file's lines (not blank, not #)."""
+    given = [(f"architecture {i}", a) for i, a in enumerate(archs or [], 1)]
+    if archs_file is None:
+        return given
+    try:
+        with archs_file.open(encoding="utf-8") as f:
+            text = f.read(_ARCHS_FILE_CHARS + 1)  # bounded: /dev/zero or a huge file is refused, not read
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HwdiffError(f"cannot read {archs_file}: {exc}") from None
+    if len(text) > _ARCHS_FILE_CHARS:
+        raise HwdiffError(f"--archs {archs_file} is longer than {_ARCHS_FILE_CHARS:,} characters; give at most "
+                          f"{MAX_SAMPLES:,} architectures")
+    given += [(f"{archs_file} line {n}", ln.strip()) for n, ln in enumerate(text.splitlines(), 1)
+              if ln.strip() and not ln.lstrip().startswith("#")]
+    check_range("--archs", len(given), 0, MAX_SAMPLES, " architectures")
+    return given
+
+
 def predict(
     archs: list[str] = typer.Argument(None, help="Architecture strings."),
     archs_file: Path = typer.Option(None, "--archs", help="A file with one architecture per line."),
@@ -191,20 +231,21 @@ def predict(
     json_out: bool = JSON,
 ) -> None:
     """Score architectures with exactly the scorer search uses: accuracy, latency, params."""
-    given = list(archs or [])
-    if archs_file is not None:
-        try:
-            lines = archs_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise HwdiffError(f"cannot read {archs_file}: {exc}") from None
-        given += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    if not given:
-        raise HwdiffError("no architectures given: pass them as arguments or with --archs FILE (one per line)")
+    from hwdiff.errors import InvalidArchError
     from hwdiff.generator.context import resolve_context
     from hwdiff.search.scoring import Scorer
+    from hwdiff.spaces import get_space
 
+    given = _given_archs(archs, archs_file)
+    if not given:
+        raise HwdiffError("no architectures given: pass them as arguments or with --archs FILE (one per line)")
+    canonical = []
+    for where, text in given:  # before loading anything: a bad string is refused at once, by where it is
+        try:
+            canonical.append(get_space(space).canonical(text))
+        except InvalidArchError as exc:
+            raise InvalidArchError(f"{where}: {exc}") from None
     ctx = resolve_context(space, dataset, device, profile)
-    canonical = [ctx.space.canonical(a) for a in given]
     scored = Scorer(ctx.space, ctx.dataset, ctx.oracle, ctx.profile).score(canonical, with_params=True)
     if json_out:
         print_json([{k: v for k, v in c.to_json().items() if k != "novel"} for c in scored])
@@ -228,9 +269,11 @@ def bench_search(
     from hwdiff.search.benchmark import PROTOCOLS
 
     if space not in PROTOCOLS:
-        raise HwdiffError(f"bench-search covers {' and '.join(PROTOCOLS)}, not {space!r}")
-    if samples <= 0 or any(not 0 < q < 100 for q in quantile or ()):
-        raise HwdiffError("--samples must be at least 1 and every --quantile between 1 and 99")
+        raise HwdiffError(f"bench-search covers the spaces {' and '.join(PROTOCOLS)}, not --space {space!r}")
+    check_range("--samples", samples, 1, MAX_SAMPLES)
+    check_seed("--seed", seed)
+    for q in quantile or ():
+        check_range("--quantile", q, 1, 99, " (percent)")
 
     def show(row: object) -> None:
         if not json_out:

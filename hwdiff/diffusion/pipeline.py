@@ -11,6 +11,7 @@ All the passes a step needs run as one batched forward.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,8 @@ class Guidance:
             raise ValueError(f"guidance mode {self.mode!r}; accepted: joint, composed")
         if not self.weights:
             raise ValueError("guidance needs at least one weight")
+        if not all(math.isfinite(w) for w in self.weights):
+            raise ValueError(f"guidance weights must be finite numbers, got {', '.join(map(str, self.weights))}")
 
 
 def condition_tensor(values: torch.Tensor, present: torch.Tensor) -> torch.Tensor:

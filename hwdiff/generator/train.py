@@ -24,6 +24,15 @@ DEFAULT_TRAIN = TrainConfig()
 Progress = Callable[[int, int, float], None]  # (step, total, loss)
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) while training: ``checkpoint`` keeps step ``kept`` of ``total`` and the same call
+    resumes from it (``None``: stopped at ``step`` before the first checkpoint, nothing kept)."""
+
+    def __init__(self, step: int, total: int, kept: int, checkpoint: Path | None):
+        super().__init__(f"training stopped at step {step} of {total}")
+        self.step, self.total, self.kept, self.checkpoint = step, total, kept, checkpoint
+
+
 @dataclass
 class TrainedModel:
     generator: ArchGenerator
@@ -76,17 +85,26 @@ def train_model(ctx: SearchContext, *, labels: int | None = None, seed: int = 0,
         generator.denoiser.load_state_dict(saved["denoiser"])
         state = TrainState(**saved["state"])
 
+    reached = {"step": state.step if state else 0, "kept": state.step if state else 0}
+
     def checkpoint(st: TrainState) -> None:
         store.save_checkpoint(key, {"denoiser": generator.denoiser.state_dict(), "state": {
             "step": st.step, "losses": st.losses, "optimizer": st.optimizer, "scheduler": st.scheduler,
             "generator": st.generator}})
+        reached["kept"] = st.step
 
     def on_step(st: TrainState) -> None:
+        reached["step"] = st.step
         if progress:
             progress(st.step, train.steps, st.losses[-1])
 
     started = time.perf_counter()
-    state = generator.fit(training, train, seed, state, on_step, checkpoint)
+    try:
+        state = generator.fit(training, train, seed, state, on_step, checkpoint)
+    except KeyboardInterrupt:
+        kept = reached["kept"]
+        raise TrainingInterrupted(reached["step"], train.steps, kept,
+                                  store.checkpoint_path(key) if kept else None) from None
     seconds = time.perf_counter() - started
     meta = {
         "space": ctx.space.name, "dataset": ctx.dataset, "device": ctx.device,

@@ -34,6 +34,12 @@ def space_archs(space: SearchSpace, seed: int) -> list[str]:
     return archs
 
 
+def label_pool_size(space: SearchSpace) -> int:
+    """How many architectures a label budget can cover: the space's, or the uniform draws of a space too large
+    to list (``space_archs``)."""
+    return min(space.size, UNLABELLED_SAMPLE)
+
+
 def build_training_set(space: SearchSpace, oracle: AccuracyOracle, profile: Profile, labels: int | None,
                        seed: int) -> TrainingSet:
     """Latency for every architecture; accuracy for all of them, or for ``labels`` drawn at random."""

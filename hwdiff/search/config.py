@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from hwdiff.errors import HwdiffError
+from hwdiff.errors import SEED_LIMIT, HwdiffError, check_range
 
 METHODS = ("hwdiff", "random", "evolution")
+# Upper bounds of counts a user gives: what one machine samples and keeps in memory in minutes, not days
+# (each sample, and each training step's loss, is kept until the run ends).
+MAX_SAMPLES = 100_000
+MAX_TRAIN_STEPS = 1_000_000
+MAX_SEEDS = 1000  # hwdiff eval: every run of every seed is kept for the summary
 
 
 @dataclass(frozen=True)
@@ -47,17 +52,22 @@ class EvalConfig:
     budgeted: BudgetedConfig = BudgetedConfig()
 
     def validate(self) -> None:
-        for name, value in (("--budget", self.budget), ("--finalists", self.finalists), ("--seeds", self.seeds)):
-            if value <= 0:
-                raise HwdiffError(f"{name} must be a positive number, got {value}")
-        if self.first_seed < 0:
-            raise HwdiffError(f"--first-seed must be 0 or more, got {self.first_seed}")
+        """Every value in its range before any work; a budget above the space's cells is refused, never
+        allocated."""
+        from hwdiff.spaces import get_space
+
+        cells = get_space("nb201").size
+        check_range("--budget", self.budget, 1, cells, " (the cells of nb201)")
+        check_range("--finalists", self.finalists, 1, cells, " (the cells of nb201)")
+        check_range("--seeds", self.seeds, 1, MAX_SEEDS)
+        check_range("--first-seed", self.first_seed, 0, SEED_LIMIT - self.seeds,
+                    " (seeds are 0 <= s < 2**32, the last one --first-seed + --seeds - 1)")
         if self.budget < self.finalists:
             raise HwdiffError(f"--budget {self.budget} is below --finalists {self.finalists}: a method can only "
                               "name cells it has labelled; give a budget of at least the number of finalists")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
-            raise HwdiffError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; accepted: "
+            raise HwdiffError(f"--methods: unknown method(s) {', '.join(unknown) or '(none given)'}; accepted: "
                               f"{', '.join(METHODS)}")
         if (self.device is None) != (self.latency_ms is None):
             raise HwdiffError("--device and --latency go together: give both for the hardware-constrained "

@@ -93,7 +93,7 @@ def evaluate(cfg: EvalConfig, progress: Callable[[str, int], None] | None = None
     started_all = time.perf_counter()
     space = get_space("nb201")
     archs = space.enumerate()
-    profile = find_profile(cfg.device, "nb201") if cfg.device else None
+    profile = find_profile(cfg.device, "nb201") if cfg.device is not None else None
     latency = profile.predict(archs) if profile else None
     feasible_mask = np.ones(len(archs), dtype=bool) if latency is None else latency <= cfg.latency_ms
     if not feasible_mask.any():

@@ -16,6 +16,8 @@ def check_writable(path: Path) -> None:
     check_writable_dir(path.expanduser().resolve().parent, "--plot path")
     if path.suffix.lower() != ".png":
         raise HwdiffError(f"plot path {path} must end in .png")
+    if path.is_dir():
+        raise HwdiffError(f"plot path {path} is a directory; give a file name ending in .png")
 
 
 def pareto_front(accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:

@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwdiff.diffusion.pipeline import Guidance
-from hwdiff.errors import HwdiffError
+from hwdiff.errors import HwdiffError, check_range
 from hwdiff.generator.context import SearchContext
 from hwdiff.generator.model import DEFAULT_SAMPLING_STEPS, ArchGenerator
 from hwdiff.generator.training_set import TrainingSet, space_archs
 from hwdiff.search.budget import BudgetAccuracy, LabelBudget
 from hwdiff.search.budgeted import BudgetedConfig, BudgetUse, budgeted_search, pretrained_generator
+from hwdiff.search.config import MAX_SAMPLES
 from hwdiff.search.constraints import ConditionTargets, Constraints
 from hwdiff.search.sampling import DEFAULT_GUIDANCE, sample_archs
 from hwdiff.search.scoring import Candidate, Scorer
@@ -245,7 +246,5 @@ def labelled_search(ctx: SearchContext, constraints: Constraints, labels: int, *
 
 
 def _check_counts(top: int, samples: int) -> None:
-    if top <= 0:
-        raise HwdiffError(f"--top must be at least 1, got {top}")
-    if samples <= 0:
-        raise HwdiffError(f"--samples must be at least 1, got {samples}")
+    check_range("--top", top, 1, MAX_SAMPLES)
+    check_range("--samples", samples, 1, MAX_SAMPLES)

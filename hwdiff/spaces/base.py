@@ -18,6 +18,20 @@ if TYPE_CHECKING:
     from hwdiff.data.oracle import AccuracyOracle
 
 
+def arch_text(arch: object, expected: str) -> str:
+    """An architecture string stripped and lower-cased (upper case is accepted on purpose; the commands print the
+    canonical string). ASCII only, so that no other script's digits or letters (``~٠``, ``e１k3``, the Kelvin
+    sign) stand silently for canonical ones; raises ``InvalidArchError`` naming ``expected``."""
+    from hwdiff.errors import InvalidArchError
+
+    if not isinstance(arch, str) or not arch.strip():
+        raise InvalidArchError(f"empty architecture string; expected {expected}")
+    text = arch.strip()
+    if not text.isascii():
+        other = next(c for c in text if not c.isascii())
+        raise InvalidArchError(f"architecture {text!r} has the non-ASCII character {other!r}; expected {expected}")
+    return text.lower()
+
 @dataclass(frozen=True)
 class NodeAttribute:
     """One categorical attribute carried by every node (an op, a kernel size, ...)."""

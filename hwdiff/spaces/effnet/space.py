@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hwdiff.errors import InvalidArchError
-from hwdiff.spaces.base import DatasetInfo, GraphSpec, LatencyFeatures, LutLayer, NodeAttribute, SearchSpace
+from hwdiff.spaces.base import DatasetInfo, GraphSpec, LatencyFeatures, LutLayer, NodeAttribute, SearchSpace, arch_text
 from hwdiff.spaces.registry import register_space
 
 if TYPE_CHECKING:
@@ -91,9 +91,7 @@ def _parse_stage(text: str, stage: int, arch: str) -> StageChoice:
 
 def parse_arch(arch: str) -> tuple[StageChoice, ...]:
     """The 7 stage choices of an effnet string, validated; raises ``InvalidArchError``."""
-    if not isinstance(arch, str) or not arch.strip():
-        raise InvalidArchError(f"empty architecture string; expected {_FORMAT_HINT}, e.g. {B0!r}")
-    text = arch.strip().lower()
+    text = arch_text(arch, f"{_FORMAT_HINT}, e.g. {B0!r}")
     parts = text.split("-")
     if len(parts) != NUM_STAGES:
         raise InvalidArchError(f"effnet arch {arch.strip()!r} has {len(parts)} stage(s); expected {_FORMAT_HINT}, "

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwdiff.errors import InvalidArchError
-from hwdiff.spaces.base import DatasetInfo, GraphSpec, LatencyFeatures, LutLayer, NodeAttribute, SearchSpace
+from hwdiff.spaces.base import DatasetInfo, GraphSpec, LatencyFeatures, LutLayer, NodeAttribute, SearchSpace, arch_text
 from hwdiff.spaces.registry import register_space
 
 if TYPE_CHECKING:
@@ -57,10 +57,7 @@ def format_ops(ops: Sequence[str]) -> str:
 
 def parse_ops(arch: str) -> tuple[str, ...]:
     """The 6 edge ops of an NB201 string, validated; raises ``InvalidArchError``."""
-    if not isinstance(arch, str) or not arch.strip():
-        raise InvalidArchError("empty architecture string; expected an NB201 cell like "
-                               f"{format_ops(['nor_conv_3x3'] * 6)!r}")
-    text = arch.strip()
+    text = arch_text(arch, f"an NB201 cell like {format_ops(['nor_conv_3x3'] * 6)!r}")
     groups = text.split("+")
     if len(groups) != 3:
         raise InvalidArchError(

@@ -1,0 +1,74 @@
+"""Ctrl-C and SIGTERM during train, search and eval: one line saying what was kept and which command
+line resumes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import hwdiff.generator.model as generator_model
+import hwdiff.search.evaluation as evaluation
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_interrupt_before_the_first_checkpoint_says_nothing_was_kept(cli, monkeypatch, hwdiff_home):
+    monkeypatch.setattr(generator_model.ArchGenerator, "fit", _interrupt)
+    result = cli("train", "--train-steps", "300", "--seed", "3")
+    assert result.code == 130
+    assert result.err.strip() == ("interrupted: training stopped at step 0 of 300, before its first checkpoint: "
+                                  "nothing kept; `hwdiff train --train-steps 300 --seed 3` trains from the start")
+    assert not list(hwdiff_home.rglob("*.pt"))
+
+
+def test_interrupted_search_names_the_command_line(cli, monkeypatch):
+    monkeypatch.setattr(generator_model.ArchGenerator, "fit", _interrupt)
+    result = cli("search", "--latency", "10ms", "--train-steps", "300")
+    assert result.code == 130 and len(result.err.strip().splitlines()) == 1
+    assert "`hwdiff search --latency 10ms --train-steps 300` trains from the start" in result.err
+
+
+def test_interrupted_eval_says_what_is_kept(cli, monkeypatch):
+    monkeypatch.setattr(evaluation, "evaluate", _interrupt)
+    result = cli("eval", "--budget", "12", "--finalists", "2", "--seeds", "1")
+    assert result.code == 130 and len(result.err.strip().splitlines()) == 1
+    assert "pre-training stays stored" in result.err
+    assert "`hwdiff eval --budget 12 --finalists 2 --seeds 1` reuses the pre-training" in result.err
+
+
+def _stop_at_checkpoint(args: list[str], checkpoint_after: float, sig: int) -> subprocess.CompletedProcess:
+    """Run ``hwdiff ARGS``; once a training checkpoint newer than ``checkpoint_after`` exists, send ``sig``."""
+    home = Path(os.environ["HWDIFF_HOME"])
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "hwdiff", *args], env=env, cwd=Path(__file__).parents[1],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while not any(p.stat().st_mtime > checkpoint_after for p in home.rglob("checkpoint.pt")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_sigterm_during_training_keep_the_checkpoint_and_resume(hwdiff_home):
+    args = ["train", "--train-steps", "600", "--seed", "5"]
+    first = _stop_at_checkpoint(args, 0.0, signal.SIGINT)
+    assert first.returncode == 130, first.stderr
+    (checkpoint,) = hwdiff_home.rglob("checkpoint.pt")
+    assert re.fullmatch(rf"interrupted: training stopped at step \d+ of 600; {re.escape(str(checkpoint))} keeps "
+                        r"step 250; `hwdiff train --train-steps 600 --seed 5` resumes from it", first.stderr.strip())
+    second = _stop_at_checkpoint(args, checkpoint.stat().st_mtime, signal.SIGTERM)  # resumed at 250, next at 500
+    assert second.returncode == 143, second.stderr
+    assert f"{checkpoint} keeps step 500;" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+    assert not (checkpoint.parent / "model.pt").exists() and not (checkpoint.parent / "meta.json").exists()
