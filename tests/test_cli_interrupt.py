@@ -49,8 +49,11 @@ def _stop_at_checkpoint(args: list[str], checkpoint_after: float, sig: int) -> s
     """Run ``hwdiff ARGS``; once a training checkpoint newer than ``checkpoint_after`` exists, send ``sig``."""
     home = Path(os.environ["HWDIFF_HOME"])
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # A shell's background job (CI, nohup ... &) starts with SIGINT ignored, and Python then keeps ignoring
+    # Ctrl-C: the child gets the default disposition back, as a command typed at a terminal has.
     proc = subprocess.Popen([sys.executable, "-m", "hwdiff", *args], env=env, cwd=Path(__file__).parents[1],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 600
     while not any(p.stat().st_mtime > checkpoint_after for p in home.rglob("checkpoint.pt")):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
