@@ -465,7 +465,10 @@ BAD_INPUT = [
     (("--device", "cpu", "--precision", "int4"), "unknown precision 'int4'"),
     (("--device", "cpu", "--backend", "tensorrt"), "backend tensorrt does not run on cpu"),
     (("--device", "pixel3"), "pixel3 is a mobile device, which hwdiff cannot run networks on"),
-    (("--device", "gold_6226"), "names backend 'unknown', which hwdiff cannot measure with; pass --backend"),
+    (("--device", "gold_6226"), "device gold_6226 (Intel Xeon Gold 6226; its spec's machine = 'Gold 6226') is not "
+                                "this machine"),
+    (("--device", "gold_6226", "--force-device"), "names backend 'unknown', which hwdiff cannot measure with; pass "
+                                                  "--backend"),
     (("--device", "cpu", "--space", "nb999"), "unknown space 'nb999'"),
     (("--device", "cpu", "--dataset", "mnist"), "unknown dataset 'mnist' for space 'nb201'"),
     (("--device", "cpu", "--from-table", "x.csv", "--backend", "onnxruntime"), "--backend describe a measurement"),
@@ -489,8 +492,8 @@ def test_backends_that_cannot_run_here_say_how_to_get_them(cli):
     assert result.code == 2 and "no CUDA GPU is visible to PyTorch" in result.err
     try:
         import tensorrt  # noqa: F401
-    except ImportError:
-        result = cli("profile", "--device", "jetson")
+    except ImportError:  # past the device guard (this is no Jetson), the backend says what it lacks
+        result = cli("profile", "--device", "jetson", "--force-device")
         assert result.code == 2 and "TensorRT is not installed; `pip install hwdiff[trt]`" in result.err
 
 

@@ -169,6 +169,9 @@ def profile(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its side file."),
     out: Path = typer.Option(None, help="Write the profile here instead of $HWDIFF_HOME/profiles."),
     force: bool = typer.Option(False, help="Replace an existing profile (and discard an unfinished run)."),
+    force_device: bool = typer.Option(False, "--force-device", help="Measure even where the machine is not the "
+                                      "device the spec describes (a Jetson spec on a PC, a named CPU on another "
+                                      "one); the profile's provenance records it (docs/profiling.md)."),
     remote: str = typer.Option(None, "--remote", help="Measure on another machine, ssh://user@host or "
                                "ssh://user@host:port, which has the same hwdiff version; the profile is copied back "
                                "here (docs/remote.md)."),
@@ -193,13 +196,14 @@ def profile(
         _write_plan(plan_csv, device, space, few_shot, seed, force, json_out,
                     given=(("--backend", backend), ("--precision", precision), ("--batch", batch),
                            ("--threads", threads), ("--resume", resume), ("--realtime", realtime),
-                           ("--remote", remote), ("--out", out)))
+                           ("--remote", remote), ("--out", out), ("--force-device", force_device)))
         return
     validate = 100 if validate is None else validate
     if from_table is not None:
         given = [name for name, value in (("--backend", backend), ("--precision", precision), ("--batch", batch),
                                           ("--threads", threads), ("--resume", resume), ("--realtime", realtime),
-                                          ("--remote", remote)) if value not in (None, False)]
+                                          ("--remote", remote), ("--force-device", force_device))
+                 if value not in (None, False)]
         if given:
             raise HwdiffError(f"{', '.join(given)} describe a measurement; --from-table imports figures as they are "
                               "(drop them, or drop --from-table to measure)")
@@ -214,7 +218,7 @@ def profile(
 
         options = {"device": device, "space": space, "dataset": dataset, "backend": backend, "precision": precision,
                    "batch_size": batch, "threads": threads, "validate": validate, "rounds": rounds, "seed": seed,
-                   **(few_shot or {})}
+                   "force_device": force_device, **(few_shot or {})}
         _profile_remote(Remote(remote, identity=identity, python=remote_python), options, out=out, force=force,
                         resume=resume, realtime=realtime, json_out=json_out)
         return
@@ -226,15 +230,19 @@ def profile(
         from hwdiff.hardware.fewshot_run import plan_few_shot
 
         plan = plan_few_shot(device, space=space, dataset=dataset, backend=backend, precision=precision,
-                             batch_size=batch, threads=threads, rounds=rounds, seed=seed, **few_shot)
+                             batch_size=batch, threads=threads, rounds=rounds, seed=seed, force_device=force_device,
+                             **few_shot)
     else:
         plan = plan_profile(device, space=space, dataset=dataset, backend=backend, precision=precision,
-                            batch_size=batch, threads=threads, validate=validate, rounds=rounds, seed=seed)
+                            batch_size=batch, threads=threads, validate=validate, rounds=rounds, seed=seed,
+                            force_device=force_device)
     target = profile_path(plan.filename, out)
     claim_profile_path(target, force)  # before the first line says that profiling starts
     side = partial_path(target)
     if resume and not side.exists():
         warn(f"nothing to resume ({side} does not exist); starting a new run")
+    if plan.device_override:
+        warn(f"--force-device: {plan.device_override}; measuring it anyway (recorded in the profile)")
     err_console.print(
         f"profiling {plan.device} ({plan.space}, {plan.dataset}) with {plan.backend} {plan.precision} "
         f"batch {plan.batch_size}, {plan.threads} thread(s) on {plan.target}: "

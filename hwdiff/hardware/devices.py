@@ -47,6 +47,7 @@ class DeviceSpec:
     description: str
     profiling: dict[str, Any]
     notes: str = ""
+    machine: str = ""  # words in the hardware's name that identify it (device_guard.py); "" = any machine
     aliases: tuple[str, ...] = ()
     tables: tuple[TableRef, ...] = ()
     path: Path | None = field(default=None, compare=False)
@@ -58,13 +59,15 @@ class DeviceSpec:
         return {
             "name": self.name, "kind": self.kind, "description": self.description,
             "aliases": list(self.aliases), "profiling": self.profiling, "notes": self.notes,
+            "machine": self.machine or None,
             "tables": [t.__dict__ for t in self.tables], "path": str(self.path) if self.path else None,
         }
 
 
 # Accepted keys and their types; anything else in a spec is a typo and is named with its line.
 SPEC_KEYS: dict[str, type] = {
-    "name": str, "kind": str, "description": str, "aliases": list, "notes": str, "profiling": dict, "tables": dict,
+    "name": str, "kind": str, "description": str, "aliases": list, "notes": str, "machine": str, "profiling": dict,
+    "tables": dict,
 }
 PROFILING_KEYS: dict[str, type] = {"backend": str, "precision": str, "batch_size": int, "threads": int}
 TABLE_KEYS: dict[str, type] = {"file": str, "dataset": str, "source": str, "licence": str}
@@ -154,7 +157,7 @@ def parse_device_spec(path: Path) -> DeviceSpec:
                                source=table.get("source", ""), licence=table.get("licence", "")))
     return DeviceSpec(
         name=data["name"], kind=data["kind"], description=data["description"],
-        profiling=dict(profiling), notes=data.get("notes", ""),
+        profiling=dict(profiling), notes=data.get("notes", ""), machine=data.get("machine", "").strip(),
         aliases=tuple(data.get("aliases", ())), tables=tuple(tables), path=path,
     )
 

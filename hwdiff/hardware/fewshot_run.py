@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,14 @@ from hwdiff.errors import HwdiffError
 from hwdiff.hardware import profiling
 from hwdiff.hardware.fewshot import DEFAULT_HOLDOUT, DEFAULT_NETWORKS, FewShotProfile, few_shot_design, random_archs
 from hwdiff.hardware.profiles import profile_filename
-from hwdiff.hardware.profiling import NETWORK_TIMING, FinishedRun, measurement_setup, median_of_rounds, run_provenance
+from hwdiff.hardware.profiling import (
+    NETWORK_TIMING,
+    FinishedRun,
+    measurement_setup,
+    median_of_rounds,
+    plan_json,
+    run_provenance,
+)
 from hwdiff.hardware.timing import TimingSettings
 from hwdiff.hardware.transfer import MIN_NETWORKS, load_transfer_model
 from hwdiff.spaces.base import LutLayer
@@ -48,13 +55,14 @@ class FewShotPlan:
     rounds: int = 3
     seed: int = 0
     network_timing: TimingSettings = NETWORK_TIMING
+    device_override: str | None = None  # the device guard's refusal that --force-device overrode
 
     @property
     def filename(self) -> str:
         return profile_filename(self.device, self.space, "fewshot")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return plan_json(self)
 
     def measured_layers(self) -> list[LutLayer]:
         return []
@@ -89,10 +97,11 @@ def check_network_counts(space: str, networks: int, holdout: int | None) -> None
 def plan_few_shot(device: str, *, networks: int = DEFAULT_NETWORKS, holdout: int = DEFAULT_HOLDOUT,
                   space: str = "nb201", dataset: str | None = None, backend: str | None = None,
                   precision: str | None = None, batch_size: int | None = None, threads: int | None = None,
-                  rounds: int = 3, seed: int = 0, network_timing: TimingSettings | None = None) -> FewShotPlan:
+                  rounds: int = 3, seed: int = 0, network_timing: TimingSettings | None = None,
+                  force_device: bool = False) -> FewShotPlan:
     """The device spec's ``[profiling]`` defaults, overridden by the given options, checked (as ``plan_profile``)."""
     setup = measurement_setup(device, space=space, dataset=dataset, backend=backend, precision=precision,
-                              batch_size=batch_size, threads=threads)
+                              batch_size=batch_size, threads=threads, force_device=force_device)
     check_network_counts(space, networks, holdout)
     if rounds < 1:
         raise HwdiffError(f"--rounds must be >= 1, got {rounds}")

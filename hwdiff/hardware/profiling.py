@@ -30,6 +30,7 @@ import numpy as np
 from hwdiff import __version__
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.backends import BackendOptions, backend_class, backend_names, create_backend
+from hwdiff.hardware.device_guard import machine_mismatch
 from hwdiff.hardware.devices import DeviceSpec, get_device
 from hwdiff.hardware.facts import ThrottleMonitor, local_facts, physical_cores
 from hwdiff.hardware.lut import LutProfile, fit_calibration
@@ -71,13 +72,14 @@ class ProfilePlan:
     context: bool = False  # measure the space's context entries (graph-compiling backends)
     layer_timing: TimingSettings = LAYER_TIMING
     network_timing: TimingSettings = NETWORK_TIMING
+    device_override: str | None = None  # the device guard's refusal that --force-device overrode
 
     @property
     def filename(self) -> str:
         return profile_filename(self.device, self.space, self.backend, self.precision, f"b{self.batch_size}")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return plan_json(self)
 
     def measured_layers(self) -> list[LutLayer]:
         return plan_layers(self)
@@ -92,17 +94,26 @@ class ProfilePlan:
         return f"{len(get_space(self.space).lut_layers(self.dataset))} layers, {self.validate} validation networks"
 
 
+def plan_json(plan: Any) -> dict[str, Any]:
+    """A plan dataclass as JSON; ``device_override`` only where the guard was overridden (older plans lack it)."""
+    doc = asdict(plan)
+    if doc.get("device_override") is None:
+        doc.pop("device_override", None)
+    return doc
+
+
 def plan_profile(device: str, *, space: str = "nb201", dataset: str | None = None, backend: str | None = None,
                  precision: str | None = None, batch_size: int | None = None, threads: int | None = None,
                  validate: int = 100, rounds: int = 3, chain: int = 8, seed: int = 0, context: bool | None = None,
-                 layer_timing: TimingSettings | None = None,
-                 network_timing: TimingSettings | None = None) -> ProfilePlan:
+                 layer_timing: TimingSettings | None = None, network_timing: TimingSettings | None = None,
+                 force_device: bool = False) -> ProfilePlan:
     """The device spec's ``[profiling]`` defaults, overridden by the given options, checked.
 
-    ``context`` defaults to whether the backend compiles whole graphs (see ``LutLayer``).
+    ``context`` defaults to whether the backend compiles whole graphs (see ``LutLayer``);
+    ``force_device``: measure even where this machine is not the spec's device (``device_guard``).
     """
     setup = measurement_setup(device, space=space, dataset=dataset, backend=backend, precision=precision,
-                              batch_size=batch_size, threads=threads, lut=True)
+                              batch_size=batch_size, threads=threads, lut=True, force_device=force_device)
     if not (validate == 0 or 4 <= validate <= MAX_VALIDATE):
         raise HwdiffError(f"--validate must be 0 (no validation) or 4..{MAX_VALIDATE} networks (half fit the "
                           f"calibration, half check it), got {validate}")
@@ -117,8 +128,10 @@ def plan_profile(device: str, *, space: str = "nb201", dataset: str | None = Non
 
 
 def measurement_setup(device: str, *, space: str, dataset: str | None, backend: str | None, precision: str | None,
-                      batch_size: int | None, threads: int | None, lut: bool = False) -> dict[str, Any]:
-    """Device, space, dataset, backend, target, precision, batch size and threads of a run, checked.
+                      batch_size: int | None, threads: int | None, lut: bool = False,
+                      force_device: bool = False) -> dict[str, Any]:
+    """Device, space, dataset, backend, target, precision, batch size and threads of a run, checked, and
+    ``device_override``: why this machine is not the device, where ``force_device`` measures it anyway.
 
     What any measuring run (lut or few-shot) on this machine resolves from the device spec and the options;
     ``lut``: the space must have a layer list.
@@ -129,6 +142,11 @@ def measurement_setup(device: str, *, space: str, dataset: str | None, backend: 
         raise HwdiffError(f"device {spec.name} is a {spec.kind} device, which hwdiff cannot run networks on; measure "
                           "it with its own tools and import the figures with `hwdiff profile --device "
                           f"{spec.name} --from-table FILE.csv`")
+    mismatch = machine_mismatch(spec)
+    if mismatch and not force_device:
+        raise HwdiffError(f"{mismatch}; measure it on the device (`hwdiff profile --device {spec.name} --remote "
+                          "ssh://user@board`), or import figures measured there (`--from-table FILE.csv`); "
+                          "--force-device measures this machine anyway and records that in the profile")
     space_obj = get_space(space)
     dataset = dataset or next(iter(space_obj.datasets))
     space_obj.dataset(dataset)
@@ -156,7 +174,7 @@ def measurement_setup(device: str, *, space: str, dataset: str | None, backend: 
     backend_class(backend).check(BackendOptions(target=target, precision=precision, threads=threads,
                                                 batch_size=batch_size))
     return {"device": spec.name, "space": space, "dataset": dataset, "backend": backend, "target": target,
-            "precision": precision, "batch_size": batch_size, "threads": threads}
+            "precision": precision, "batch_size": batch_size, "threads": threads, "device_override": mismatch}
 
 
 def _spec_value(spec: DeviceSpec, key: str, default: Any) -> Any:
@@ -519,4 +537,5 @@ def run_provenance(plan: ProfilePlan, run: FinishedRun) -> dict[str, Any]:
         "throttle_reasons": run.throttle_reasons,
         "facts_before": run.partial.doc["facts_before"],
         "facts_after": local_facts(),
+        **({"device_override": plan.device_override} if plan.device_override else {}),
     }

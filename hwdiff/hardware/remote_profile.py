@@ -42,7 +42,7 @@ def board_check(request: dict[str, Any]) -> dict[str, Any]:
 def _board_profile(options: dict[str, Any]) -> dict[str, Any]:
     common = dict(space=options["space"], dataset=options["dataset"], backend=options["backend"],
                   precision=options["precision"], batch_size=options["batch_size"], threads=options["threads"],
-                  rounds=options["rounds"], seed=options["seed"])
+                  rounds=options["rounds"], seed=options["seed"], force_device=options.get("force_device", False))
     if options.get("networks") is not None:  # a few-shot profile
         from hwdiff.hardware.fewshot_run import plan_few_shot
 
@@ -108,8 +108,8 @@ class RemoteProfileRun:
         """Check the board, resolve the plan there, and check both ends' files before any measuring.
 
         ``options``: device, space, dataset, backend, precision, batch_size, threads, validate, rounds,
-        seed, and for a few-shot profile networks and holdout (``None`` = the board's device spec
-        decides, as for a local run).
+        seed, force_device, and for a few-shot profile networks and holdout (``None`` = the board's
+        device spec decides, as for a local run). The device guard runs on the board, on its facts.
         """
         board, doc = check_board(remote, {"profile": options})
         answer = doc["profile"]
@@ -127,7 +127,8 @@ class RemoteProfileRun:
                 "--threads", str(p["threads"]), *self._kind_args(), "--rounds", str(p["rounds"]),
                 "--seed", str(p["seed"]), "--out", self.remote_target, "--progress-lines", "--json"]
         args += [flag for flag, on in (("--resume", self.resume), ("--force", self.force),
-                                       ("--realtime", self.realtime)) if on]
+                                       ("--realtime", self.realtime),
+                                       ("--force-device", bool(p.get("device_override")))) if on]
         return self.remote.python_command(*args)
 
     @property
