@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwdiff.search.constraints import Constraints
+from hwdiff.search.verify import VerifyRequest
 
 if TYPE_CHECKING:
     from hwdiff.deploy.export import ExportOptions, ExportResult
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from hwdiff.search.evaluation import EvalConfig, EvalReport
     from hwdiff.search.search import SearchResult
 
-__all__ = ["Constraints", "SearchRequest", "evaluate", "export", "import_profile", "profile", "search", "train"]
+__all__ = ["Constraints", "SearchRequest", "VerifyRequest", "evaluate", "export", "import_profile", "profile", "search",
+           "train"]
 
 Progress = Callable[[int, int, float], None]  # (step, total, loss) of generator training
 SAMPLES = 1000  # plain search: architectures generated (with labels the budgeted search's own per round)
@@ -38,7 +40,8 @@ class SearchRequest:
     """One search: where (space, dataset, device or a profile file), what (``constraints``), how.
 
     ``samples`` None: 1000, or with ``labels`` the label-budget search's per-round default;
-    ``train_steps`` None: the default training (with ``labels``: its unlabelled pre-training).
+    ``train_steps`` None: the default training (with ``labels``: its unlabelled pre-training);
+    ``verify``: measure the top networks on the device afterwards (``hwdiff search --verify``).
     """
 
     space: str = "nb201"
@@ -54,6 +57,7 @@ class SearchRequest:
     weights: tuple[float, ...] = (2.0,)  # w for joint; (w_acc, w_lat) for composed
     steps: int | None = None  # sampling steps (None: the generator's default)
     train_steps: int | None = None
+    verify: VerifyRequest | None = None
 
 
 def train(space: str = "nb201", dataset: str | None = None, device: str | None = None,
@@ -96,30 +100,41 @@ def _trained(ctx: SearchContext, labels: int | None, seed: int, train_steps: int
 
 
 def search(request: SearchRequest, *, progress: Progress | None = None,
-           on_problem: Callable[[str], None] | None = None) -> SearchResult:
-    """Architectures meeting ``request.constraints``; trains (or loads) the generator it samples from."""
+           on_problem: Callable[[str], None] | None = None,
+           on_measure: Callable[[int, int, str], None] | None = None) -> SearchResult:
+    """Architectures meeting ``request.constraints``; trains (or loads) the generator it samples from.
+
+    With ``request.verify`` the device (or board) is checked before training, and the top networks are
+    measured on it after the search (``on_measure(done, total, label)``), those over the budget dropped.
+    """
     from hwdiff.diffusion.pipeline import Guidance
     from hwdiff.generator.context import resolve_context
     from hwdiff.generator.model import DEFAULT_SAMPLING_STEPS
     from hwdiff.search.budgeted import BudgetedConfig
     from hwdiff.search.search import labelled_search, run_search
+    from hwdiff.search.verify import prepare_verification
 
     r = request
     _check_labels(r.space, r.labels)
     ctx = resolve_context(r.space, r.dataset, r.device, r.profile)
+    verifier = None if r.verify is None else prepare_verification(ctx.profile, ctx.dataset, r.verify)
+    top = r.top if r.verify is None else max(r.top, r.verify.top)  # verified ones over budget are dropped
     if on_problem is not None:
         _warn_changed_stack(ctx.profile, on_problem)
     if r.labels is not None:
         config = BudgetedConfig()
         config = replace(config, samples=r.samples or config.samples,
                          pretrain_steps=r.train_steps or config.pretrain_steps)
-        return labelled_search(ctx, r.constraints, r.labels, top=r.top, seed=r.seed, config=config,
-                               pretrain_progress=progress)
-    model = _trained(ctx, None, r.seed, r.train_steps, False, r.constraints, progress, on_problem)
-    result = run_search(ctx, model.generator, model.training, r.constraints, top=r.top,
-                        samples=r.samples or SAMPLES, seed=r.seed, guidance=Guidance(r.guidance, r.weights),
-                        steps=r.steps or DEFAULT_SAMPLING_STEPS)
-    result.model = model
+        result = labelled_search(ctx, r.constraints, r.labels, top=top, seed=r.seed, config=config,
+                                 pretrain_progress=progress)
+    else:
+        model = _trained(ctx, None, r.seed, r.train_steps, False, r.constraints, progress, on_problem)
+        result = run_search(ctx, model.generator, model.training, r.constraints, top=top,
+                            samples=r.samples or SAMPLES, seed=r.seed, guidance=Guidance(r.guidance, r.weights),
+                            steps=r.steps or DEFAULT_SAMPLING_STEPS)
+        result.model = model
+    if verifier is not None:
+        verifier.verify(result, r.top, progress=on_measure)
     return result
 
 

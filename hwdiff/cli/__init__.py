@@ -23,6 +23,7 @@ from hwdiff.cli.lazy_coercion import defer_value_checks
 from hwdiff.cli.profiles import profile, profiles_app
 from hwdiff.cli.render import err_console
 from hwdiff.cli.search import bench_search, predict, search, train
+from hwdiff.cli.verify import measure_networks, with_optional_values
 from hwdiff.errors import HwdiffError
 from hwdiff.threads import configure_threads
 
@@ -66,6 +67,7 @@ app.command(name="eval")(eval_command)
 app.command()(finetune)
 app.command()(export)
 app.command(name="bench-model")(bench_model)
+app.command(name="measure-networks", hidden=True)(measure_networks)
 
 
 def _command_name(argv: list[str]) -> str | None:
@@ -96,6 +98,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     argv = sys.argv[1:] if argv is None else argv
+    argv = with_optional_values(argv, _command_name(argv))
     command = typer.main.get_command(app)
     try:
         with _sigterm_as_interrupt():

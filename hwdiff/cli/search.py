@@ -169,6 +169,14 @@ def search(
     steps: int = typer.Option(DEFAULT_SAMPLING_STEPS, help="Sampling steps (of 500; skipping is exact)."),
     plot: Path = typer.Option(None, "--plot", help="Write a Pareto plot (PNG) here."),
     train_steps: int = TRAIN_STEPS,
+    verify: int = typer.Option(None, "--verify", help="Measure the top K networks on the device with the profile's "
+                               "own measurement setup, drop those over the budget when measured (`--verify` alone: "
+                               "the top 10; lists at least K)."),
+    remote: str = typer.Option(None, "--remote", help="With --verify: measure on the board, ssh://user@host[:port], "
+                               "which has the same hwdiff version (docs/remote.md)."),
+    identity: Path = typer.Option(None, "--identity", help="Private key for --remote (ssh -i)."),
+    remote_python: str = typer.Option(None, "--remote-python", help="The Python on the board that has hwdiff "
+                                      "(default: python3)."),
     json_out: bool = JSON,
 ) -> None:
     """Generate architectures that meet an accuracy target and a latency budget on a device."""
@@ -180,6 +188,7 @@ def search(
     check_range("--steps", steps, 1, TIMESTEPS, " (the diffusion's timesteps)")
     _check_training_options(labels, seed, train_steps)
     from hwdiff import api
+    from hwdiff.cli.verify import measuring_progress, render_verification, verify_request
     from hwdiff.search.history import save_last_search
     from hwdiff.search.plot import check_writable, plot_search
 
@@ -187,9 +196,10 @@ def search(
         check_writable(plot)
     request = api.SearchRequest(space=space, dataset=dataset, device=device, profile=profile, constraints=constraints,
                                 top=top, samples=samples, labels=labels, seed=seed, guidance=mode, weights=guide,
-                                steps=steps, train_steps=train_steps)
-    with training_progress(json_out) as update, interruptible(*_STORED):
-        result = api.search(request, progress=update, on_problem=warn)
+                                steps=steps, train_steps=train_steps,
+                                verify=verify_request(verify, remote, identity, remote_python))
+    with training_progress(json_out) as update, measuring_progress(json_out) as measured, interruptible(*_STORED):
+        result = api.search(request, progress=update, on_problem=warn, on_measure=measured)
     doc = result.to_json()
     save_last_search(doc)
     if plot is not None:
@@ -198,6 +208,8 @@ def search(
         print_json(doc)
         return
     _render_search(result)
+    if result.verification is not None:
+        render_verification(result.verification)
     if plot is not None:
         console.print(f"plot written to {plot}", markup=False)
 

@@ -35,6 +35,10 @@ def probe(request):
             from hwdiff.hardware.remote_profile import board_check
 
             out.update(board_check(request))
+        if "networks" in request:
+            from hwdiff.hardware.remote_networks import board_check as networks_check
+
+            out.update(networks_check(request))
         if "bench" in request:
             out["bench"] = {"folder": tempfile.mkdtemp(prefix="hwdiff-bench-")}
     return out

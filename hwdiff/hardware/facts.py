@@ -269,6 +269,13 @@ def local_stack_changes(provenance: dict[str, Any], root: Path = Path("/")) -> l
     return [f"{key} {was[key]} (now {now[key]})" for key in was if was[key] != now[key]]
 
 
+def machine_identity(facts: dict[str, Any]) -> list[Any]:
+    """What identifies the hardware in a facts record: CPU model and GPU names (what ``--resume`` and
+    ``search --verify`` compare)."""
+    gpus = facts.get("nvidia", {}).get("gpus", [])
+    return [facts.get("cpu", {}).get("model"), [g.get("name") for g in gpus]]
+
+
 def local_facts(root: Path = Path("/")) -> dict[str, Any]:
     """Everything above, with the time it was read."""
     return {

@@ -73,7 +73,7 @@ class FewShotPlan:
         return design + random_archs(self.space, self.holdout, np.random.default_rng([self.seed, 1]), exclude=design)
 
     def assemble(self, run: FinishedRun) -> FewShotProfile:
-        measured = [median_of_rounds(run.partial, self, f"net/{i}")[0] for i in range(len(run.archs))]
+        measured = [median_of_rounds(run.partial.results, self, f"net/{i}")[0] for i in range(len(run.archs))]
         n = self.networks
         holdout = (run.archs[n:], measured[n:]) if len(run.archs) > n else None
         return FewShotProfile.fit(device=self.device, space=self.space, dataset=self.dataset, archs=run.archs[:n],

@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from hwdiff.errors import HwdiffError
 from hwdiff.hardware.backends import BackendOptions, backend_class, backend_names, create_backend
 from hwdiff.hardware.device_guard import machine_mismatch
 from hwdiff.hardware.devices import DeviceSpec, get_device
-from hwdiff.hardware.facts import ThrottleMonitor, local_facts, physical_cores
+from hwdiff.hardware.facts import ThrottleMonitor, local_facts, machine_identity, physical_cores
 from hwdiff.hardware.lut import LutProfile, fit_calibration
 from hwdiff.hardware.profiles import Profile, claim_profile_path, partial_path, profile_filename, profile_path
 from hwdiff.hardware.timing import Measurement, TimingSettings, measure_latency
@@ -291,7 +291,7 @@ class _Partial:
             changed.append(f"hwdiff {self.doc.get('hwdiff')} (now {__version__})")
         if self.doc.get("versions") != json.loads(json.dumps(versions)):
             changed.append(f"backend versions {self.doc.get('versions')} (now {versions})")
-        before, now = _machine(self.doc.get("facts_before", {})), _machine(local_facts())
+        before, now = machine_identity(self.doc.get("facts_before", {})), machine_identity(local_facts())
         if before != now:
             changed.append(f"machine {before} (now {now})")
         if changed:
@@ -310,12 +310,6 @@ class _Partial:
     def save(self) -> None:
         atomic_write_text(self.path, json.dumps(self.doc, separators=(",", ":"), allow_nan=False))
         self._saved = time.monotonic()
-
-
-def _machine(facts: dict[str, Any]) -> list[Any]:
-    """What identifies the hardware in a facts record: CPU model and GPU names."""
-    gpus = facts.get("nvidia", {}).get("gpus", [])
-    return [facts.get("cpu", {}).get("model"), [g.get("name") for g in gpus]]
 
 
 @contextlib.contextmanager
@@ -358,10 +352,8 @@ def run_profile(plan: ProfilePlan, out: Path | None = None, *, force: bool = Fal
     backend = create_backend(plan.backend, BackendOptions(target=plan.target, precision=plan.precision,
                                                           threads=plan.threads, batch_size=plan.batch_size))
     versions = backend.versions()
-    space = get_space(plan.space)
     layers = plan.measured_layers()
     archs = plan.measured_archs()
-    input_shape = space.dataset(plan.dataset).input_size
 
     if resume and side.exists():
         partial = _Partial.load(side)
@@ -373,26 +365,16 @@ def run_profile(plan: ProfilePlan, out: Path | None = None, *, force: bool = Fal
     jobs = plan_jobs(plan, layers, archs)
     done_before = sum(job.id in partial.results for job in jobs)
     monitor = ThrottleMonitor(gpu_index=0 if plan.target == "cuda" else None)
-    load_before = _loadavg()
-    runners = _RunnerCache()
+    load_before = loadavg()
     started = time.perf_counter()
     with realtime_priority(realtime):
         try:
-            for n, job in enumerate(jobs):
-                if job.id in partial.results:
-                    continue
-                if progress:
-                    progress(n, len(jobs), job.label)
-                runner = runners.get(job.id.split("/", 1)[1], lambda job=job: _build(job, archs, plan), backend,
-                                     job.layer.input_shape if job.layer is not None else input_shape)
-                timing = plan.layer_timing if job.layer is not None else plan.network_timing
-                partial.record(job, measure_latency(runner, timing))
-                monitor.poll()
+            time_jobs(plan, jobs, archs, backend, partial.record, done=partial.results, progress=progress,
+                      poll=monitor.poll)
         finally:  # Ctrl-C or an error: keep every finished measurement for --resume
             partial.save()
     if progress:
         progress(len(jobs), len(jobs), "writing the profile")
-    runners.clear()
     seconds = time.perf_counter() - started
     reasons = monitor.reasons()
     profile = plan.assemble(FinishedRun(partial, layers, archs, versions, reasons, load_before, realtime, seconds,
@@ -411,7 +393,31 @@ def run_profile(plan: ProfilePlan, out: Path | None = None, *, force: bool = Fal
                      throttle_reasons=reasons, disturbed_share=disturbed, warnings=warnings)
 
 
-def _loadavg() -> list[float]:
+def time_jobs(plan: Any, jobs: list[Job], archs: list[str], backend: Any, record: Callable[[Job, Measurement], None],
+              *, done: Container[str] = (), progress: Callable[[int, int, str], None] | None = None,
+              poll: Callable[[], None] | None = None) -> None:
+    """Time each job not ``done`` with ``plan``'s timing settings, in order; ``record(job, measurement)`` after each.
+
+    Runners (sessions, engines) are built once and kept across rounds; ``plan`` is a ``ProfilePlan`` or
+    any plan with its space, dataset, chain and timing fields (networks only: no ``layer_timing``).
+    """
+    input_shape = get_space(plan.space).dataset(plan.dataset).input_size
+    runners = _RunnerCache()
+    for n, job in enumerate(jobs):
+        if job.id in done:
+            continue
+        if progress:
+            progress(n, len(jobs), job.label)
+        runner = runners.get(job.id.split("/", 1)[1], lambda job=job: _build(job, archs, plan), backend,
+                             job.layer.input_shape if job.layer is not None else input_shape)
+        timing = plan.network_timing if job.layer is None else plan.layer_timing
+        record(job, measure_latency(runner, timing))
+        if poll:
+            poll()
+    runners.clear()
+
+
+def loadavg() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else []
 
 
@@ -447,16 +453,18 @@ class _RunnerCache:
         self._runners.clear()
 
 
-def median_of_rounds(partial: _Partial, plan: ProfilePlan, job_suffix: str) -> tuple[float, list[dict[str, Any]]]:
-    rounds = [partial.results[f"r{r}/{job_suffix}"] for r in range(plan.rounds)]
+def median_of_rounds(results: dict[str, dict[str, Any]], plan: Any, job_suffix: str
+                     ) -> tuple[float, list[dict[str, Any]]]:
+    """The median over ``plan.rounds`` of one job's measurements (``results``: job id -> measurement JSON)."""
+    rounds = [results[f"r{r}/{job_suffix}"] for r in range(plan.rounds)]
     return float(np.median([m["median_ms"] for m in rounds])), rounds
 
 
 def _plain_entry(partial: _Partial, plan: ProfilePlan, layer: LutLayer) -> dict[str, Any]:
-    single, single_rounds = median_of_rounds(partial, plan, f"layer/{layer.key}/x1")
+    single, single_rounds = median_of_rounds(partial.results, plan, f"layer/{layer.key}/x1")
     entry: dict[str, Any] = {"key": layer.key, "description": layer.description, "input_shape": list(layer.input_shape)}
     if layer.repeatable:
-        chained, chain_rounds = median_of_rounds(partial, plan, f"layer/{layer.key}/x{plan.chain}")
+        chained, chain_rounds = median_of_rounds(partial.results, plan, f"layer/{layer.key}/x{plan.chain}")
         return entry | {"ms": max((chained - single) / (plan.chain - 1), 0.0), "method": f"chain x{plan.chain} - x1",
                         "alone_ms": single, "chain_ms": chained,
                         "rounds": {"x1": single_rounds, f"x{plan.chain}": chain_rounds}}
@@ -468,7 +476,7 @@ def _context_entries(partial: _Partial, plan: ProfilePlan, layers: list[LutLayer
     """Interaction of each block (chain per copy minus its parts), minus its reference's; may be negative."""
     interaction, out = {}, []
     for layer in layers:
-        chained, rounds = median_of_rounds(partial, plan, f"layer/{layer.key}/x{plan.chain}")
+        chained, rounds = median_of_rounds(partial.results, plan, f"layer/{layer.key}/x{plan.chain}")
         interaction[layer.key] = chained / plan.chain - sum(plain[key] * n for key, n in layer.parts)
         out.append({"key": layer.key, "description": layer.description, "input_shape": list(layer.input_shape),
                     "method": f"context: chain x{plan.chain} per copy - parts - reference", "chain_ms": chained,
@@ -492,7 +500,7 @@ def _assemble(plan: ProfilePlan, run: FinishedRun) -> LutProfile:
         device=plan.device, space=plan.space, dataset=plan.dataset, provenance={}, validation=None)
     networks, validation = [], None
     if archs:
-        measured = np.array([median_of_rounds(partial, plan, f"net/{i}")[0] for i in range(len(archs))])
+        measured = np.array([median_of_rounds(partial.results, plan, f"net/{i}")[0] for i in range(len(archs))])
         sums = profile.layer_sums(archs)
         fit = len(archs) // 2
         scale, offset = fit_calibration(sums[:fit], measured[:fit])
@@ -504,7 +512,7 @@ def _assemble(plan: ProfilePlan, run: FinishedRun) -> LutProfile:
                       "method": f"affine calibration fitted on {fit} random networks, errors on the other "
                                 f"{len(archs) - fit}"}
         for i, arch in enumerate(archs):
-            _, rounds = median_of_rounds(partial, plan, f"net/{i}")
+            _, rounds = median_of_rounds(partial.results, plan, f"net/{i}")
             networks.append({"arch": space.canonical(arch), "measured_ms": float(measured[i]),
                              "lut_sum_ms": float(sums[i]), "predicted_ms": float(predicted[i]),
                              "split": "fit" if i < fit else "held-out", "rounds": rounds})
@@ -533,7 +541,7 @@ def run_provenance(plan: ProfilePlan, run: FinishedRun) -> dict[str, Any]:
         "realtime_priority": run.realtime,
         "resumed": run.resumed,
         "duration_s": round(run.seconds, 1),
-        "load_average": {"before": run.load_before, "after": _loadavg()},
+        "load_average": {"before": run.load_before, "after": loadavg()},
         "throttle_reasons": run.throttle_reasons,
         "facts_before": run.partial.doc["facts_before"],
         "facts_after": local_facts(),

@@ -40,6 +40,7 @@ from hwdiff.search.scoring import Candidate, Scorer
 
 if TYPE_CHECKING:
     from hwdiff.generator.train import TrainedModel
+    from hwdiff.search.verify import Verification
 
 ACC_HINT_QUANTILE = 97.0
 ACC_HINT_SUPPORT = 20  # training archs within the loosest latency bound that must meet the hint
@@ -72,6 +73,7 @@ class SearchResult:
     best_within_latency: Candidate | None = None  # shown when nothing meets both constraints
     fastest_meeting_accuracy: Candidate | None = None
     model: TrainedModel | None = None  # the generator a plain search sampled from (api.search sets it)
+    verification: Verification | None = None  # the top networks measured on the device (search --verify)
 
     def known_points(self) -> tuple[np.ndarray, np.ndarray]:
         """(accuracy, latency) of the architectures the search knew: the generator's training set, or
@@ -92,6 +94,7 @@ class SearchResult:
             "best_within_latency": self.best_within_latency.to_json() if self.best_within_latency else None,
             "fastest_meeting_accuracy": (self.fastest_meeting_accuracy.to_json()
                                          if self.fastest_meeting_accuracy else None),
+            **({"verification": self.verification.to_json()} if self.verification is not None else {}),
         }
 
 
