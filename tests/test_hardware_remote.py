@@ -327,6 +327,51 @@ def test_bench_model_copies_the_model_and_measures_it_there(cli, server, tmp_pat
     assert doc["measured_ms"] > 0 and doc["measurement"]["repeats"] >= 15 and doc["threads"] == 1
 
 
+# -- search --verify --remote and the device guard on the board ------------------------------------
+@pytest.mark.usefixtures("one_thread")
+def test_search_verify_measures_the_top_networks_on_the_board(cli, server, quick_settings, hwdiff_home):
+    from hwdiff.hardware.fewshot_run import plan_few_shot
+    from hwdiff.hardware.profiling import run_profile
+
+    plan = plan_few_shot("cpu", dataset="imagenet16", threads=1, networks=5, holdout=3, rounds=1,
+                         network_timing=quick_settings)
+    profile = run_profile(plan).profile  # measured here: the "board" is this machine, so the hardware matches
+    budget = float(np.median(profile.latency_ms))
+    result = cli("search", "--device", "cpu", "--latency", f"{budget:.4f}ms", "--samples", "50", "--steps", "5",
+                 "--train-steps", "50", "--verify", "2", *remote_args(server), "--json")
+    assert result.code == 0, result.err
+    v = json.loads(result.out)["verification"]
+    assert v["where"] == f"{server.url} ({platform.node()})" and v["measured"] == 2
+    assert v["run"]["threads"] == 1 and v["run"]["network_timing"] == quick_settings.to_json()
+    for n in v["networks"]:
+        assert n["measured_ms"] > 0 and n["predicted_ms"] == pytest.approx(float(profile.predict([n["arch"]])[0]))
+        assert n["within_budget"] == (n["measured_ms"] <= v["budget_ms"])
+    assert v["load_average"]["before"] and "torch" in v["versions"]
+    assert not list(server.tmp.glob("hwdiff*")) and not (server.home / "profiles").exists()  # nothing left there
+
+
+def test_the_device_guard_runs_on_the_board(cli, server, hwdiff_home):
+    from hwdiff.hardware.device_guard import names_match
+    from hwdiff.hardware.facts import cpu_facts
+
+    if names_match("Gold 6226", str(cpu_facts()["model"])):
+        pytest.skip("this machine is a Xeon Gold 6226")
+    few = ("--dataset", "imagenet16", "--threads", "1", "--rounds", "1", "--networks", "5", "--holdout", "3")
+    args = ("profile", "--device", "gold_6226", "--backend", "pytorch", *few, *remote_args(server))
+    refused = cli(*args)
+    [line] = error_lines(refused)
+    assert line.startswith(f"error: on {server.user}@127.0.0.1: device gold_6226 (Intel Xeon Gold 6226")
+    assert "--force-device" in line and not (hwdiff_home / "profiles").exists()
+    forced = cli(*args, "--force-device", "--json")
+    assert forced.code == 0, forced.err
+    prov = read_profile(Path(json.loads(forced.out)["file"])).provenance
+    assert "is not this machine" in prov["device_override"] and prov["remote"]["url"] == server.url
+
+    verify = cli("search", "--device", "gold_6226", "--latency", "30ms", "--verify", *remote_args(server))
+    [line] = error_lines(verify)
+    assert line.startswith(f"error: --verify: on {server.user}@127.0.0.1: cannot measure device gold_6226 here: ")
+
+
 # -- bad input ------------------------------------------------------------------------------------
 def test_bad_remote_input_is_one_line_with_the_fix(cli, server, tmp_path, monkeypatch, hwdiff_home):
     fake = tmp_path / "old-hwdiff"

@@ -97,9 +97,10 @@ def plan_network_run(device: str, *, space: str, dataset: str, backend: str | No
     """A run on this machine, checked: the device must be one hwdiff runs networks on, and this machine."""
     spec = get_device(device)
     if spec.kind not in TARGET_BY_KIND:
-        raise HwdiffError(f"device {spec.name} is a {spec.kind} device, which hwdiff cannot run networks on: its "
-                          "profile's figures were measured with the device's own tools, and nothing here can measure "
-                          "more")
+        article = "an" if spec.kind[0] in "aeiou" else "a"
+        raise HwdiffError(f"device {spec.name} is {article} {spec.kind} device, which hwdiff cannot run networks "
+                          "on: its profile's figures were measured with the device's own tools, and nothing here can "
+                          "measure more")
     mismatch = machine_mismatch(spec)
     if mismatch:
         raise HwdiffError(f"cannot measure device {spec.name} here: {mismatch}; measure on the device itself "
