@@ -198,8 +198,8 @@ def search(
                                 top=top, samples=samples, labels=labels, seed=seed, guidance=mode, weights=guide,
                                 steps=steps, train_steps=train_steps,
                                 verify=verify_request(verify, remote, identity, remote_python))
-    with training_progress(json_out) as update, measuring_progress(json_out) as measured, interruptible(*_STORED):
-        result = api.search(request, progress=update, on_problem=warn, on_measure=measured)
+    with training_progress(json_out) as update, interruptible(*_STORED):
+        result = api.search(request, progress=update, on_problem=warn, on_measure=measuring_progress(json_out))
     doc = result.to_json()
     save_last_search(doc)
     if plot is not None:

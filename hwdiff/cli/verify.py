@@ -3,18 +3,16 @@ hidden ``hwdiff measure-networks`` that ``--verify --remote`` runs on the board.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hwdiff.cli.render import console, print_json, progress_bar
+from hwdiff.cli.render import console, err_console, print_json
 from hwdiff.errors import HwdiffError
 
 if TYPE_CHECKING:
@@ -56,18 +54,20 @@ def verify_request(top: int | None, remote: str | None, identity: Path | None,
     return VerifyRequest(top=top, remote=remote, identity=identity, remote_python=remote_python)
 
 
-@contextlib.contextmanager
-def measuring_progress(quiet: bool) -> Iterator:
-    """A progress bar for the networks measured on the device; yields the library's callback."""
-    columns = (TextColumn("measuring on the device: {task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with progress_bar(*columns, quiet=quiet) as bar:
-        task = bar.add_task("starting", total=None)
+def measuring_progress(quiet: bool) -> Callable[[int, int, str], None]:
+    """The library's progress callback for the networks measured on the device: one line per round on stderr.
 
-        def update(done: int, total: int, label: str) -> None:
-            bar.update(task, completed=done, total=total, description=label)
+    Lines, not a bar: the training bar is still on screen, and rich before 14 allows one live display only.
+    """
+    shown: set[str] = set()
 
-        yield update
+    def update(done: int, total: int, label: str) -> None:
+        stage = label.split("  ")[0]  # "round 2/3" of "round 2/3  network 1/10"
+        if not quiet and done < total and stage not in shown:
+            shown.add(stage)
+            err_console.print(f"measuring on the device: {stage} ({done}/{total} measurements done)", markup=False)
+
+    return update
 
 
 def render_verification(v: Verification) -> None:
