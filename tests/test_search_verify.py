@@ -146,3 +146,11 @@ def test_an_imported_profile_is_verified_with_the_device_specs_setup(cpu_profile
     assert (verifier.run.backend, verifier.run.precision, verifier.run.batch_size) == ("pytorch", "fp32", 1)
     assert verifier.run.dataset == "cifar10" and verifier.run.rounds == 3 and verifier.run.threads >= 1
     assert verifier.setup_source.startswith("device cpu's spec")
+
+
+def test_the_setup_comes_from_the_profiles_provenance(cpu_profile, quick_settings):
+    setup = networks.setup_of_profile(cpu_profile)
+    assert setup == {"backend": "pytorch", "precision": "fp32", "batch_size": 1, "threads": 1, "rounds": 2,
+                     "network_timing": quick_settings.to_json(), "realtime": False}
+    cpu_profile.provenance["realtime_priority"] = True  # measured under SCHED_FIFO: verified so too
+    assert networks.setup_of_profile(cpu_profile)["realtime"] is True

@@ -74,7 +74,8 @@ def render_verification(v: Verification) -> None:
     """Measured beside predicted per network, those over the budget marked, and the measured feasible share."""
     run = v.run
     console.print(f"verified on {v.where}: {run.device} with {run.backend} {run.precision} batch {run.batch_size}, "
-                  f"{run.threads} thread(s), median of {run.rounds} round(s) (the setup of {v.setup_source})",
+                  f"{run.threads} thread(s), median of {run.rounds} round(s){', SCHED_FIFO' if run.realtime else ''} "
+                  f"(the setup of {v.setup_source})",
                   markup=False, soft_wrap=True)
     if not v.networks:
         console.print("nothing to verify: the search returned no architecture meeting the constraints", markup=False)

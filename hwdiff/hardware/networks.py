@@ -1,7 +1,7 @@
 """Whole networks timed on this machine exactly as a profile times its networks (``hwdiff search --verify``).
 
 A ``NetworkRun`` is a profile's measurement setup (backend, target, precision, batch, threads) with
-its rounds and network timing settings; ``measure_networks`` times the given architectures in
+its rounds, network timing settings and real-time priority; ``measure_networks`` times the given architectures in
 ``rounds`` passes through the profile run's own job loop (``profiling.time_jobs``: the same
 runners and ``measure_latency``), each figure the median of its passes. ``setup_of_profile`` reads
 that setup back from a measured profile's provenance, so a network is timed the way the profile's
@@ -28,6 +28,7 @@ from hwdiff.hardware.profiling import (
     measurement_setup,
     median_of_rounds,
     plan_jobs,
+    realtime_priority,
     time_jobs,
 )
 from hwdiff.hardware.timing import Measurement, TimingSettings
@@ -53,6 +54,7 @@ class NetworkRun:
     threads: int
     rounds: int = 3
     network_timing: TimingSettings = NETWORK_TIMING
+    realtime: bool = False  # time under SCHED_FIFO, as ``profile --realtime`` does
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,13 +90,16 @@ def setup_of_profile(profile: Profile) -> dict[str, Any]:
     timing = plan.get("network_timing")
     return {"backend": prov.get("backend"), "precision": prov.get("precision"), "batch_size": prov.get("batch_size"),
             "threads": prov.get("threads"), "rounds": plan.get("rounds", 3),
-            "network_timing": timing if isinstance(timing, dict) else None}
+            "network_timing": timing if isinstance(timing, dict) else None,
+            "realtime": prov.get("realtime_priority") is True}
 
 
 def plan_network_run(device: str, *, space: str, dataset: str, backend: str | None = None,
                      precision: str | None = None, batch_size: int | None = None, threads: int | None = None,
-                     rounds: int = 3, network_timing: dict[str, Any] | None = None) -> NetworkRun:
-    """A run on this machine, checked: the device must be one hwdiff runs networks on, and this machine."""
+                     rounds: int = 3, network_timing: dict[str, Any] | None = None,
+                     realtime: bool = False) -> NetworkRun:
+    """A run on this machine, checked: the device must be one hwdiff runs networks on, and this machine;
+    ``realtime`` (the profile was timed under SCHED_FIFO) must be allowed here."""
     spec = get_device(device)
     if spec.kind not in TARGET_BY_KIND:
         article = "an" if spec.kind[0] in "aeiou" else "a"
@@ -109,7 +114,10 @@ def plan_network_run(device: str, *, space: str, dataset: str, backend: str | No
                               batch_size=batch_size, threads=threads)
     setup.pop("device_override")
     timing = TimingSettings.from_json(network_timing) if network_timing else NETWORK_TIMING
-    return NetworkRun(**setup, rounds=rounds, network_timing=timing)
+    if realtime:
+        with realtime_priority(True):  # the profile's networks were timed so: refuse now, not after the search
+            pass
+    return NetworkRun(**setup, rounds=rounds, network_timing=timing, realtime=realtime)
 
 
 def this_machine() -> list[Any]:
@@ -134,7 +142,8 @@ def measure_networks(run: NetworkRun, archs: list[str],
 
     before = loadavg()
     jobs = plan_jobs(run, [], archs)
-    time_jobs(run, jobs, archs, backend, record, progress=progress)
+    with realtime_priority(run.realtime):
+        time_jobs(run, jobs, archs, backend, record, progress=progress)
     if progress:
         progress(len(jobs), len(jobs), "done")
     timings = [NetworkTiming(arch, *median_of_rounds(results, run, f"net/{i}")) for i, arch in enumerate(archs)]
