@@ -100,9 +100,8 @@ class Verification:
 class Verifier:
     """A verification checked and ready: ``prepare_verification`` makes one before the search, ``verify`` after."""
 
-    def __init__(self, request: VerifyRequest, profile: Profile, run: NetworkRun, setup_source: str,
-                 board: RemoteNetworks | None):
-        self.request, self.profile, self.run, self.setup_source, self.board = request, profile, run, setup_source, board
+    def __init__(self, request: VerifyRequest, run: NetworkRun, setup_source: str, board: RemoteNetworks | None):
+        self.request, self.run, self.setup_source, self.board = request, run, setup_source, board
 
     @property
     def where(self) -> str:
@@ -162,7 +161,7 @@ def prepare_verification(profile: Profile, dataset: str, request: VerifyRequest)
     except HwdiffError as exc:
         raise HwdiffError(f"--verify: {exc}") from None
     _check_same_hardware(profile, machine, host)
-    return Verifier(request, profile, run, source, board)
+    return Verifier(request, run, source, board)
 
 
 def _check_same_hardware(profile: Profile, machine: list[Any], host: str) -> None:
