@@ -54,6 +54,7 @@ class SearchRequest:
     weights: tuple[float, ...] = (2.0,)  # w for joint; (w_acc, w_lat) for composed
     steps: int | None = None  # sampling steps (None: the generator's default)
     train_steps: int | None = None
+    generator: str = "auto"  # "shared" (shipped, any device), "device" (trained for it), "auto": shared if shipped
 
 
 def train(space: str = "nb201", dataset: str | None = None, device: str | None = None,
@@ -101,11 +102,13 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
     from hwdiff.diffusion.pipeline import Guidance
     from hwdiff.generator.context import resolve_context
     from hwdiff.generator.model import DEFAULT_SAMPLING_STEPS
+    from hwdiff.generator.shared import check_generator_choice
     from hwdiff.search.budgeted import BudgetedConfig
     from hwdiff.search.search import labelled_search, run_search
 
     r = request
     _check_labels(r.space, r.labels)
+    check_generator_choice(r.generator, r.labels, r.train_steps)
     ctx = resolve_context(r.space, r.dataset, r.device, r.profile)
     if on_problem is not None:
         _warn_changed_stack(ctx.profile, on_problem)
@@ -115,12 +118,31 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
                          pretrain_steps=r.train_steps or config.pretrain_steps)
         return labelled_search(ctx, r.constraints, r.labels, top=r.top, seed=r.seed, config=config,
                                pretrain_progress=progress)
-    model = _trained(ctx, None, r.seed, r.train_steps, False, r.constraints, progress, on_problem)
+    model = _shared(ctx, r) or _trained(ctx, None, r.seed, r.train_steps, False, r.constraints, progress, on_problem)
     result = run_search(ctx, model.generator, model.training, r.constraints, top=r.top,
                         samples=r.samples or SAMPLES, seed=r.seed, guidance=Guidance(r.guidance, r.weights),
                         steps=r.steps or DEFAULT_SAMPLING_STEPS)
     result.model = model
     return result
+
+
+def _shared(ctx: SearchContext, request: SearchRequest) -> TrainedModel | None:
+    """The shipped shared generator bound to the device, or ``None`` where the request wants (``device``) or
+    gets (``auto`` with none shipped, or asking to train) the per-device generator."""
+    from hwdiff.errors import HwdiffError
+    from hwdiff.generator.shared import shared_model
+    from hwdiff.search.search import check_reachable
+
+    if request.generator == "device" or (request.generator == "auto" and request.train_steps is not None):
+        return None
+    model = shared_model(ctx, request.seed)
+    if model is None:
+        if request.generator == "shared":
+            raise HwdiffError(f"no shared generator ships for {ctx.space.name}/{ctx.dataset}; use `--generator device` "
+                              "(trains one for the device)")
+        return None
+    check_reachable(ctx, model.training, request.constraints)
+    return model
 
 
 def _warn_changed_stack(profile: Profile, on_problem: Callable[[str], None]) -> None:

@@ -54,6 +54,10 @@ def _model_line(model: TrainedModel | None) -> str:
     if model is None:
         return "generator: pre-trained unlabelled, fine-tuned in rounds on the labels it chose"
     m = model.meta
+    if m.get("generator") == "shared":
+        return (f"generator: shared {m['space']}/{m['dataset']} (shipped, no training; learned on "
+                f"{len(m['source_devices'])} devices and {m['synthetic_devices']} synthetic ones; conditioned on "
+                "this device's profile)")
     how = "loaded" if model.reused else f"trained in {m['train_seconds_this_run']:.0f} s"
     return (f"generator: {model.path.name} ({how}; {m['labelled']:,} labelled of {m['training_archs']:,} archs, "
             f"{m['steps_done']} steps)")
@@ -169,6 +173,9 @@ def search(
     steps: int = typer.Option(DEFAULT_SAMPLING_STEPS, help="Sampling steps (of 500; skipping is exact)."),
     plot: Path = typer.Option(None, "--plot", help="Write a Pareto plot (PNG) here."),
     train_steps: int = TRAIN_STEPS,
+    generator: str = typer.Option("auto", help="shared: the shipped generator for every device (no training); "
+                                               "device: one trained for this device (minutes, once); auto: shared "
+                                               "where one ships and nothing asks to train."),
     json_out: bool = JSON,
 ) -> None:
     """Generate architectures that meet an accuracy target and a latency budget on a device."""
@@ -187,7 +194,7 @@ def search(
         check_writable(plot)
     request = api.SearchRequest(space=space, dataset=dataset, device=device, profile=profile, constraints=constraints,
                                 top=top, samples=samples, labels=labels, seed=seed, guidance=mode, weights=guide,
-                                steps=steps, train_steps=train_steps)
+                                steps=steps, train_steps=train_steps, generator=generator)
     with training_progress(json_out) as update, interruptible(*_STORED):
         result = api.search(request, progress=update, on_problem=warn)
     doc = result.to_json()
@@ -262,6 +269,8 @@ def bench_search(
     quantile: list[int] = typer.Option(None, help="Latency-budget quantiles in percent (repeatable)."),
     samples: int = typer.Option(1000, help="Samples per search."),
     seed: int = SEED,
+    generator: str = typer.Option("device", help="device: train (or load) one generator per device; shared: the "
+                                                 "shipped generator for every device."),
     json_out: bool = JSON,
 ) -> None:
     """Benchmark search: training time, archs/s, feasible share, and regret (nb201) or the margin over the
@@ -274,19 +283,22 @@ def bench_search(
     check_seed("--seed", seed)
     for q in quantile or ():
         check_range("--quantile", q, 1, 99, " (percent)")
+    if generator not in ("device", "shared"):
+        raise HwdiffError(f"--generator {generator!r} is not known; accepted: device, shared")
 
     def show(row: object) -> None:
         if not json_out:
             err_console.print(f"  {row}", markup=False)
 
-    doc = PROTOCOLS[space](dataset, device, quantile, samples, seed, show)
+    doc = PROTOCOLS[space](dataset, device, quantile, samples, seed, show, generator)
     if json_out:
         print_json(doc)
         return
     _BENCH_TABLES[space](doc)
     for t in doc["training"]:
-        console.print(f"training {t['dataset']}/{t['device']}: {t['train_seconds']:.0f} s, {t['steps']} steps"
-                      f"{' (loaded)' if t['reused'] else ''}", markup=False)
+        how = "shared generator, shipped" if t["generator"] == "shared" else \
+            f"{t['train_seconds']:.0f} s{' (loaded)' if t['reused'] else ''}"
+        console.print(f"training {t['dataset']}/{t['device']}: {how}, {t['steps']} steps", markup=False)
 
 
 def _render_nb201_bench(doc: dict) -> None:

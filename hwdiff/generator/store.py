@@ -67,13 +67,7 @@ class ModelStore:
         return load_model_dir(folder)
 
     def save(self, key: ModelKey, generator: ArchGenerator, meta: dict[str, Any]) -> Path:
-        folder = self.path(key)
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / "model.pt") as tmp:
-            torch.save(generator.tensors(), tmp)
-        meta = {**meta, "format": MODEL_FORMAT, "hwdiff_version": __version__, "key": asdict(key),
-                "generator": generator.meta(), "model_sha256": _sha256(folder / "model.pt")}
-        atomic_write_text(folder / "meta.json", json.dumps(meta, indent=2, allow_nan=False) + "\n")
+        folder = save_model_dir(self.path(key), generator, {**meta, "key": asdict(key)})
         (folder / "checkpoint.pt").unlink(missing_ok=True)
         return folder
 
@@ -98,6 +92,18 @@ class ModelStore:
         except Exception:  # noqa: BLE001  (any unreadable checkpoint means: start over)
             path.unlink(missing_ok=True)
             return None
+
+
+def save_model_dir(folder: Path, generator: ArchGenerator, meta: dict[str, Any]) -> Path:
+    """``model.pt`` then ``meta.json`` (with the model's hash), each written atomically: a folder with a
+    ``meta.json`` always holds the model it describes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "model.pt") as tmp:
+        torch.save(generator.tensors(), tmp)
+    meta = {**meta, "format": MODEL_FORMAT, "hwdiff_version": __version__, "generator": generator.meta(),
+            "model_sha256": _sha256(folder / "model.pt")}
+    atomic_write_text(folder / "meta.json", json.dumps(meta, indent=2, allow_nan=False) + "\n")
+    return folder
 
 
 def load_model_dir(folder: Path) -> tuple[ArchGenerator, dict[str, Any]]:

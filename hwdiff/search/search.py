@@ -92,7 +92,16 @@ class SearchResult:
             "best_within_latency": self.best_within_latency.to_json() if self.best_within_latency else None,
             "fastest_meeting_accuracy": (self.fastest_meeting_accuracy.to_json()
                                          if self.fastest_meeting_accuracy else None),
+            "generator": self.generator_json(),
         }
+
+    def generator_json(self) -> dict:
+        """Which generator answered: the shipped shared one, one trained for the device, or (with labels) the
+        label-budget search's own."""
+        if self.model is None:
+            return {"kind": "label-budget"}
+        kind = "shared" if self.model.meta.get("generator") == "shared" else "device"
+        return {"kind": kind, "path": str(self.model.path), "reused": self.model.reused}
 
 
 def check_reachable(ctx: SearchContext, training: TrainingSet, constraints: Constraints) -> None:
