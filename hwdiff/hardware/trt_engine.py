@@ -15,10 +15,18 @@ Precision across TensorRT versions:
 The choice is made from what the installed TensorRT offers (the FP16 flag's presence), not from
 its version string alone. Nothing here runs on a machine without TensorRT; the tests drive it with
 stand-ins of both APIs.
+
+**Test stand-in.** ``find_builder`` returns the TensorRT a machine has; where it has none and
+``$HWDIFF_TRT_STANDIN=onnxruntime`` is set there, ONNX Runtime stands in: the "engine" is ONNX
+Runtime's optimised model (``SessionOptions.optimized_model_filepath``), run by ONNX Runtime, and
+every sidecar says ``standin``. It lets the whole build-check-measure flow (the remote one over
+ssh included) run on machines without a GPU; such a file is never loaded as a TensorRT engine.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import re
 import shutil
 import subprocess
@@ -33,6 +41,8 @@ TRTEXEC_PATHS = ("/usr/src/tensorrt/bin/trtexec", "/usr/local/tensorrt/bin/trtex
 INSTALL_HINT = ("install it with `pip install 'hwdiff[trt]'` (x86-64 Linux/Windows with an NVIDIA GPU) or, on Jetson, "
                 "use JetPack's (python3-libnvinfer, or trtexec in /usr/src/tensorrt/bin)")
 WORKSPACE_BYTES = 1 << 30
+STANDIN_ENV = "HWDIFF_TRT_STANDIN"
+STANDIN_KINDS = ("onnxruntime",)
 
 
 class TensorRTMissing(HwdiffError):
@@ -83,6 +93,56 @@ def find_tensorrt() -> TensorRT | None:
     return TensorRT("trtexec", text, strongly_typed=major >= 11, trtexec=binary)
 
 
+@dataclass(frozen=True)
+class StandIn:
+    """ONNX Runtime standing in for TensorRT (``$HWDIFF_TRT_STANDIN=onnxruntime``): tests without a GPU."""
+
+    kind: str = "standin"
+    version: str = ""  # ONNX Runtime's
+    strongly_typed: bool = False
+    trtexec: None = None
+
+
+def find_builder() -> TensorRT | StandIn | None:
+    """What builds engines here: TensorRT (``find_tensorrt``), else the stand-in where asked for, else ``None``."""
+    tensorrt = find_tensorrt()
+    if tensorrt is not None:
+        return tensorrt
+    wanted = os.environ.get(STANDIN_ENV)
+    if not wanted:
+        return None
+    if wanted not in STANDIN_KINDS:
+        raise HwdiffError(f"${STANDIN_ENV}={wanted!r}; accepted: {', '.join(STANDIN_KINDS)} (or unset it)")
+    import onnxruntime as ort
+
+    return StandIn(version=ort.__version__)
+
+
+def board_builder() -> dict[str, Any]:
+    """Runs on the board (the ``--remote`` check): ``{"engine": what builds engines there, or None}``, or an error."""
+    try:
+        builder = find_builder()
+    except HwdiffError as exc:
+        return {"error": str(exc)}
+    if builder is None:
+        return {"engine": None}
+    return {"engine": {"kind": builder.kind, "version": builder.version, "strongly_typed": builder.strongly_typed}}
+
+
+def machine_facts(builder: TensorRT | StandIn | None) -> dict[str, Any]:
+    """Where an engine is built or loaded: host, GPU and TensorRT (or the stand-in) -- what an engine depends on."""
+    return {"host": platform.node(), "gpu": gpu_name(),
+            "tensorrt": builder.version if isinstance(builder, TensorRT) else None,
+            "standin": f"onnxruntime {builder.version}" if isinstance(builder, StandIn) else None}
+
+
+def same_version(built: str, here: str) -> bool:
+    """``10.5`` (trtexec's banner) and ``10.5.0.18`` (the module's) are one version: compare the common parts."""
+    a, b = built.split("."), here.split(".")
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
 def _shape(batch: int, input_size: tuple[int, ...]) -> tuple[int, ...]:
     return (batch, *input_size)
 
@@ -101,10 +161,24 @@ def build_engine(tensorrt: TensorRT, onnx_path: Path, engine_path: Path, precisi
             "fp16_flag": precision == "fp16" and not tensorrt.strongly_typed,
             "profile": {"min": _shape(1, input_size), "opt": _shape(batch, input_size),
                         "max": _shape(max_batch, input_size)} if dynamic_batch else None,
-            "gpu": _gpu_name()}
+            "gpu": gpu_name()}
 
 
-def _gpu_name() -> str | None:
+def build_standin(onnx_path: Path, engine_path: Path) -> dict[str, Any]:
+    """The stand-in's "engine": ONNX Runtime's optimised model, written atomically; its build record."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # portable kernels only
+    options.log_severity_level = 3
+    with atomic_path(engine_path) as tmp:
+        options.optimized_model_filepath = str(tmp)
+        ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    return {"builder": f"onnxruntime {ort.__version__} stand-in (${STANDIN_ENV})", "tensorrt": None,
+            "strongly_typed": False, "fp16_flag": False, "profile": None, "gpu": gpu_name()}
+
+
+def gpu_name() -> str | None:
     try:
         import torch
 
