@@ -1,9 +1,11 @@
 """What a latency figure is: a profile's milliseconds are not all the same quantity.
 
-Shipped tables and models hold batch-1 latencies (HW-NAS-Bench, HELP at batch 1, the FPGAs), the
-latency of one batch of 32 or 256 (HELP's GPU tables at those batches), or time per image from a
-throughput at batch 256 (effnet's a100, rtx3090, tpuv2, tpuv3: 1000 / images per second). The
-profile knows which (``Profile.latency_kind``, from its provenance); every output names it.
+Shipped tables and models hold batch-1 latencies (HW-NAS-Bench, HELP at batch 1, zcu102), the
+latency of a call on a batch (HELP's GPU tables at batch 32 and 256; vck190 at its DPU's batch 6,
+whose source does not say whether per batch or per image), or time per image from a throughput
+(effnet's a100, rtx3090, tpuv2 at batch 256 and tpuv3 at 128: 1000 / images per second). The
+profile knows which (``Profile.latency_kind``, from its provenance's batch size and measured
+quantity, or a ``latency_kind`` it states outright); every output names it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ class LatencyKind:
     @classmethod
     def of(cls, provenance: dict[str, Any]) -> LatencyKind:
         """From a profile's provenance: its measured quantity and batch size."""
+        stated = provenance.get("latency_kind")  # a profile may state it outright (the kind's to_json)
+        if isinstance(stated, dict):
+            try:
+                return cls.from_json(stated)
+            except ValueError:
+                pass
         batch = provenance.get("batch_size")
         batch = batch if isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1 else None
         measured = f"{provenance.get('measured', '')} {provenance.get('conversion', '')}".lower()
@@ -39,7 +47,7 @@ class LatencyKind:
         """For sentences, plot axes and table titles."""
         at = f" at batch {self.batch}" if self.batch else ""
         return {"batch1_latency": "batch-1 latency",
-                "batch_latency": f"batch-{self.batch} latency (one batch of {self.batch})",
+                "batch_latency": f"batch-{self.batch} latency (the time of a call on {self.batch} images)",
                 "per_image_from_throughput": f"per-image time from throughput{at} (1000 / images per s)",
                 "latency_batch_unknown": "latency (batch size not recorded)"}[self.key]
 
