@@ -91,3 +91,14 @@ def test_bad_engine_input_is_one_line(cli, tmp_path, standin, cheap_arch, monkey
     reference.write_bytes(b"not a zip")
     with pytest.raises(HwdiffError, match="cannot read the parity reference"):
         read_reference(reference)
+
+
+def test_board_command_refuses_bad_input_in_one_line(cli, tmp_path, standin):
+    reference = tmp_path / "r.npz"
+    write_reference(reference, [np.zeros((1, 3, 4, 4), np.float32)], [np.zeros((1, 10), np.float32)])
+    base = ("build-engine", str(tmp_path / "missing.onnx"), "--reference", str(reference), "--output",
+            str(tmp_path / "x.engine"), "--atol", "1e-4", "--rtol", "1e-5")
+    for extra, message in ((), "does not exist"), (("--precision", "int8"), "unknown --precision 'int8'"):
+        result = cli(*base, *extra)
+        assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.engine").exists()

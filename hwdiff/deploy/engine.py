@@ -152,6 +152,8 @@ def board_build(onnx_path: Path, reference_path: Path, engine_path: Path, *, pre
     from hwdiff.hardware.trt_engine import INSTALL_HINT, find_builder
 
     ExportOptions(format="trt", precision=precision, batch=batch, atol=tolerance[0], rtol=tolerance[1]).validate()
+    if not onnx_path.is_file():
+        raise HwdiffError(f"ONNX model {onnx_path} does not exist; give the x.engine.onnx that hwdiff export wrote")
     builder = find_builder()
     if builder is None:
         raise HwdiffError(f"TensorRT is missing on this machine; {INSTALL_HINT}")
