@@ -76,3 +76,37 @@ def test_bench_search_table_names_the_kinds(capsys, monkeypatch):
     text = " ".join(capsys.readouterr().out.split())
     assert "ms/image, 1/throughput @b256" in text and "a100 per-image time from throughput at batch 256" in text
     assert "proxy-trained top-1 (predicted)" in text
+
+
+def test_pareto_plot_names_both_kinds(tmp_path, monkeypatch):
+    """The plot's axes: the latency kind on x, the accuracy metric on y (the labels as matplotlib gets them)."""
+    import matplotlib.axes
+
+    from hwdiff.data.oracle import NB201TableAccuracy
+    from hwdiff.search.constraints import ConditionTargets, Constraints
+    from hwdiff.search.plot import plot_search
+    from hwdiff.search.scoring import Scorer
+    from hwdiff.search.search import SearchResult, SearchStats
+    from hwdiff.spaces import get_space
+
+    labels: dict[str, str] = {}
+    for axis in ("x", "y"):
+        original = getattr(matplotlib.axes.Axes, f"set_{axis}label")
+
+        def record(self, text, *args, _axis=axis, _original=original, **kwargs):
+            labels[_axis] = text
+            return _original(self, text, *args, **kwargs)
+
+        monkeypatch.setattr(matplotlib.axes.Axes, f"set_{axis}label", record)
+    space = get_space("nb201")
+    profile = find_profile("titan_rtx_256", "nb201")
+    archs = space.enumerate()[::781]  # 20 cells spread over the space
+    scored = Scorer(space, "cifar10", NB201TableAccuracy("cifar10"), profile).score(archs)
+    result = SearchResult(space="nb201", dataset="cifar10", device="titan_rtx_256", constraints=Constraints(),
+                          candidates=scored[:3], stats=SearchStats(20, 20, 20, 20, 1.0, 0.1, 200.0),
+                          targets=ConditionTargets(), accuracy_metric="nb201 cifar10 test accuracy, 200 epochs",
+                          scored=scored, latency_kind=profile.latency_kind)
+    plot_search(result, tmp_path / "pareto.png")
+    assert (tmp_path / "pareto.png").stat().st_size > 0
+    assert labels["x"].startswith("batch-256 latency (the time of a call on 256 images) on titan_rtx_256")
+    assert labels["y"] == "accuracy (%): nb201 cifar10 test accuracy, 200 epochs"
