@@ -108,8 +108,10 @@ def _print(result: ExportResult) -> None:
             console.print(_parity_line(parity["engine"]), markup=False, soft_wrap=True)
         if doc.get("measurement"):
             m = doc["measurement"]
+            spread = (f"IQR {m['q1_ms']:.4g}-{m['q3_ms']:.4g} ms" if "q1_ms" in m
+                      else f"min-max {m['min_ms']:.4g}-{m['max_ms']:.4g} ms")
             console.print(f"engine latency {m['median_ms']:.4g} ms (batch-{doc['input']['example_batch']} latency, "
-                          f"median, IQR {m['q1_ms']:.4g}-{m['q3_ms']:.4g} ms)", markup=False, soft_wrap=True)
+                          f"median, {spread}; {m['timer']})", markup=False, soft_wrap=True)
         elif doc.get("engine_not_run"):
             console.print(f"engine not run: {doc['engine_not_run']}", markup=False, soft_wrap=True)
     console.print(f"sidecar {result.sidecar}", markup=False, soft_wrap=True)

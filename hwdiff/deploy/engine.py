@@ -29,6 +29,8 @@ from hwdiff.hardware.trt_engine import (
     find_tensorrt,
     machine_facts,
     same_version,
+    trtexec_output,
+    trtexec_time,
 )
 from hwdiff.storage import atomic_path
 
@@ -64,8 +66,20 @@ def read_reference(path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 # -- build, check, time -----------------------------------------------------------------------------------
-def _tensorrt_runner(engine_path: Path) -> Callable[[np.ndarray], tuple[np.ndarray, Any]]:
-    """Run the engine at ``engine_path`` on an input: (output on the CPU, the timer-ready runner)."""
+# Each runner: x -> (the engine's output on x, a thunk that times the engine at x's shape).
+EngineRun = Callable[[np.ndarray], tuple[np.ndarray, Callable[[], dict[str, Any]]]]
+
+
+def _timed(runner: Any) -> Callable[[], dict[str, Any]]:
+    """Time ``runner`` with the profiling timer, at the settings whole networks are profiled with."""
+    from hwdiff.hardware import profiling
+    from hwdiff.hardware.timing import measure_latency
+
+    return lambda: measure_latency(runner, profiling.NETWORK_TIMING).to_json()
+
+
+def _tensorrt_runner(engine_path: Path) -> EngineRun:
+    """The engine run by TensorRT's Python API on this machine's GPU."""
     import tensorrt as trt
     import torch
 
@@ -78,35 +92,47 @@ def _tensorrt_runner(engine_path: Path) -> Callable[[np.ndarray], tuple[np.ndarr
                 if engine.get_tensor_mode(engine.get_tensor_name(i)) == trt.TensorIOMode.INPUT)
     dtype = torch.float16 if engine.get_tensor_dtype(name) == trt.float16 else torch.float32
 
-    def run(x: np.ndarray) -> tuple[np.ndarray, Any]:
+    def run(x: np.ndarray) -> tuple[np.ndarray, Callable[[], dict[str, Any]]]:
         runner = TensorRTRunner(engine, torch.from_numpy(x).to(device="cuda", dtype=dtype))
         runner()
         runner.synchronize()
-        return runner.output.float().cpu().numpy(), runner
+        return runner.output.float().cpu().numpy(), _timed(runner)
 
     return run
 
 
-def _standin_runner(engine_path: Path) -> Callable[[np.ndarray], tuple[np.ndarray, Any]]:
+def _trtexec_runner(builder: TensorRT, engine_path: Path, precision: str, dynamic: bool) -> EngineRun:
+    """The engine run by trtexec (a board with no Python API): inputs and outputs through files."""
+    fp16_input = precision == "fp16" and builder.strongly_typed  # the ONNX model's input dtype (onnx_precision)
+
+    def run(x: np.ndarray) -> tuple[np.ndarray, Callable[[], dict[str, Any]]]:
+        output = trtexec_output(builder, engine_path, x, fp16_input=fp16_input, dynamic=dynamic)
+        return output, lambda: trtexec_time(builder, engine_path, x.shape, dynamic=dynamic)
+
+    return run
+
+
+def _standin_runner(engine_path: Path) -> EngineRun:
     from hwdiff.hardware.backends import CallRunner, onnxruntime_session
 
     session = onnxruntime_session(str(engine_path), 1, ["CPUExecutionProvider"])
     info = session.get_inputs()[0]
     dtype = np.float16 if info.type == "tensor(float16)" else np.float32
 
-    def run(x: np.ndarray) -> tuple[np.ndarray, Any]:
+    def run(x: np.ndarray) -> tuple[np.ndarray, Callable[[], dict[str, Any]]]:
         feeds = {info.name: x.astype(dtype)}
-        return session.run(None, feeds)[0], CallRunner(lambda: session.run(None, feeds), keep=session)
+        return session.run(None, feeds)[0], _timed(CallRunner(lambda: session.run(None, feeds), keep=session))
 
     return run
 
 
-def _runner(builder: TensorRT | StandIn, engine_path: Path) -> tuple[Callable | None, str | None]:
+def _runner(builder: TensorRT | StandIn, engine_path: Path, precision: str,
+            dynamic: bool) -> tuple[EngineRun | None, str | None]:
     """How to run a freshly built engine here, or why it cannot run here."""
     if isinstance(builder, StandIn):
         return _standin_runner(engine_path), None
-    if builder.kind != "python":
-        return None, "trtexec builds only: running the engine for parity and timing needs TensorRT's Python API"
+    if builder.kind == "trtexec":
+        return _trtexec_runner(builder, engine_path, precision, dynamic), None
     import torch
 
     if not torch.cuda.is_available():
@@ -121,9 +147,6 @@ def build_checked_engine(builder: TensorRT | StandIn, onnx_path: Path, engine_pa
 
     ``engine_path`` is written only when the build and the check pass.
     """
-    from hwdiff.hardware import profiling
-    from hwdiff.hardware.timing import measure_latency
-
     input_size = tuple(inputs[0].shape[1:])
     with atomic_path(engine_path) as tmp:
         if isinstance(builder, StandIn):
@@ -132,15 +155,15 @@ def build_checked_engine(builder: TensorRT | StandIn, onnx_path: Path, engine_pa
             max_batch = max(batch, MAX_DYNAMIC_PROFILE_BATCH) if dynamic_batch else batch
             record = build_engine(builder, onnx_path, tmp, precision, batch=batch, dynamic_batch=dynamic_batch,
                                   input_size=input_size, max_batch=max_batch)
-        run, why = _runner(builder, tmp)
+        run, why = _runner(builder, tmp, precision, dynamic_batch)
         parity = measurement = None
         if run is not None:
             results = [run(x) for x in inputs]
             what = (f"{record['builder']} on {record['gpu'] or 'CPU'}" if isinstance(builder, StandIn)
-                    else f"TensorRT {builder.version} engine on {record['gpu']}")
+                    else f"TensorRT {builder.version} engine on {record['gpu'] or 'the GPU'}")
             parity = compare_outputs(((y, got) for y, (got, _) in zip(outputs, results)),
                                      [list(x.shape) for x in inputs], tolerance, what)
-            measurement = measure_latency(results[0][1], profiling.NETWORK_TIMING).to_json()
+            measurement = results[0][1]()  # at the export batch
     return {"exporter": {"name": "tensorrt", **record}, "built_on": machine_facts(builder),
             "engine_parity": parity, "engine_measurement": measurement, "engine_not_run": why,
             "sha256": file_sha256(engine_path), "bytes": engine_path.stat().st_size}

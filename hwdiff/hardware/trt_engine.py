@@ -25,14 +25,16 @@ ssh included) run on machines without a GPU; such a file is never loaded as a Te
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwdiff.errors import HwdiffError
 from hwdiff.storage import atomic_path
@@ -40,6 +42,9 @@ from hwdiff.storage import atomic_path
 TRTEXEC_PATHS = ("/usr/src/tensorrt/bin/trtexec", "/usr/local/tensorrt/bin/trtexec")
 INSTALL_HINT = ("install it with `pip install 'hwdiff[trt]'` (x86-64 Linux/Windows with an NVIDIA GPU) or, on Jetson, "
                 "use JetPack's (python3-libnvinfer, or trtexec in /usr/src/tensorrt/bin)")
+if TYPE_CHECKING:
+    import numpy as np
+
 WORKSPACE_BYTES = 1 << 30
 STANDIN_ENV = "HWDIFF_TRT_STANDIN"
 STANDIN_KINDS = ("onnxruntime",)
@@ -236,19 +241,66 @@ def build_serialized(onnx_path: Path, precision: str, *, dynamic: tuple[tuple[in
 def _build_trtexec(tensorrt: TensorRT, onnx_path: Path, out: Path, precision: str, batch: int, dynamic_batch: bool,
                    input_size: tuple[int, ...], max_batch: int) -> None:
     major, minor = (int(v) for v in tensorrt.version.split(".")[:2])
-    cmd = [tensorrt.trtexec, f"--onnx={onnx_path}", f"--saveEngine={out}"]
+    args = [f"--onnx={onnx_path}", f"--saveEngine={out}"]
     if precision == "fp16":
-        cmd.append("--stronglyTyped" if tensorrt.strongly_typed else "--fp16")
+        args.append("--stronglyTyped" if tensorrt.strongly_typed else "--fp16")
     if dynamic_batch:
         dims = "x".join(str(d) for d in input_size)
-        cmd += [f"--minShapes=input:1x{dims}", f"--optShapes=input:{batch}x{dims}",
-                f"--maxShapes=input:{max_batch}x{dims}"]
-    cmd.append("--skipInference" if (major, minor) >= (8, 6) else "--buildOnly")
+        args += [f"--minShapes=input:1x{dims}", f"--optShapes=input:{batch}x{dims}",
+                 f"--maxShapes=input:{max_batch}x{dims}"]
+    args.append("--skipInference" if (major, minor) >= (8, 6) else "--buildOnly")
+    _run_trtexec(tensorrt, args, f"build an engine from {onnx_path}")
+    if not out.exists() or out.stat().st_size == 0:
+        raise HwdiffError(f"trtexec could not build an engine from {onnx_path}: it wrote no engine")
+
+
+def _run_trtexec(tensorrt: TensorRT, args: list[str], what: str) -> str:
+    """Run trtexec with ``args``; its output, or one line with its last error."""
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run([tensorrt.trtexec, *args], capture_output=True, text=True, check=False)
     except OSError as exc:
         raise HwdiffError(f"cannot run {tensorrt.trtexec} ({exc})") from None
-    if proc.returncode != 0 or not out.exists() or out.stat().st_size == 0:
+    if proc.returncode != 0:
         tail = [line for line in (proc.stdout + proc.stderr).splitlines() if "ERROR" in line or "Error" in line]
         reason = tail[-1] if tail else f"exit code {proc.returncode}"
-        raise HwdiffError(f"trtexec could not build an engine from {onnx_path}: {reason[:300]}")
+        raise HwdiffError(f"trtexec could not {what}: {reason[:300]}")
+    return proc.stdout + proc.stderr
+
+
+def _shapes_arg(shape: tuple[int, ...], dynamic: bool) -> list[str]:
+    return [f"--shapes=input:{'x'.join(str(d) for d in shape)}"] if dynamic else []
+
+
+def trtexec_output(tensorrt: TensorRT, engine_path: Path, x: np.ndarray, *, fp16_input: bool,
+                   dynamic: bool) -> np.ndarray:
+    """The engine's output on ``x``, run once by trtexec (``--loadInputs`` raw bytes, ``--exportOutput`` JSON)."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="hwdiff-trtexec-") as scratch:
+        data, out = Path(scratch) / "input.bin", Path(scratch) / "output.json"
+        data.write_bytes(np.ascontiguousarray(x, dtype=np.float16 if fp16_input else np.float32).tobytes())
+        _run_trtexec(tensorrt, [f"--loadEngine={engine_path}", f"--loadInputs=input:{data}", f"--exportOutput={out}",
+                                *_shapes_arg(x.shape, dynamic), "--iterations=1", "--warmUp=0", "--duration=0"],
+                     f"run the engine {engine_path.name}")
+        try:
+            entry = json.loads(out.read_text())[0]
+            dims = [int(d) for d in str(entry["dimensions"]).split("x")]
+            return np.asarray(entry["values"], dtype=np.float32).reshape(dims)
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise HwdiffError(f"trtexec wrote no readable output for {engine_path.name} ({exc})") from None
+
+
+GPU_COMPUTE = re.compile(r"GPU Compute Time: min = ([\d.]+) ms, max = ([\d.]+) ms, mean = ([\d.]+) ms, "
+                         r"median = ([\d.]+) ms")
+
+
+def trtexec_time(tensorrt: TensorRT, engine_path: Path, shape: tuple[int, ...], *, dynamic: bool) -> dict[str, Any]:
+    """trtexec's own timing of the engine (its defaults: 200 ms warm-up, at least 10 runs over 3 s)."""
+    text = _run_trtexec(tensorrt, [f"--loadEngine={engine_path}", *_shapes_arg(shape, dynamic)],
+                        f"time the engine {engine_path.name}")
+    found = GPU_COMPUTE.findall(text)
+    if not found:
+        raise HwdiffError(f"trtexec printed no 'GPU Compute Time' for {engine_path.name}; is it TensorRT's trtexec?")
+    low, high, mean, median = (float(v) for v in found[-1])
+    return {"median_ms": median, "mean_ms": mean, "min_ms": low, "max_ms": high,
+            "timer": "trtexec GPU Compute Time (its defaults: 200 ms warm-up, >= 10 runs over 3 s)"}
