@@ -152,14 +152,14 @@ def build_checked_engine(builder: TensorRT | StandIn, onnx_path: Path, engine_pa
         if isinstance(builder, StandIn):
             record = build_standin(onnx_path, tmp)
         else:
-            max_batch = max(batch, MAX_DYNAMIC_PROFILE_BATCH) if dynamic_batch else batch
+            max_batch = max(batch + 2, MAX_DYNAMIC_PROFILE_BATCH) if dynamic_batch else batch  # parity: batch + 2
             record = build_engine(builder, onnx_path, tmp, precision, batch=batch, dynamic_batch=dynamic_batch,
                                   input_size=input_size, max_batch=max_batch)
         run, why = _runner(builder, tmp, precision, dynamic_batch)
         parity = measurement = None
         if run is not None:
             results = [run(x) for x in inputs]
-            what = (f"{record['builder']} on {record['gpu'] or 'CPU'}" if isinstance(builder, StandIn)
+            what = (f"{record['builder']} on the CPU" if isinstance(builder, StandIn)
                     else f"TensorRT {builder.version} engine on {record['gpu'] or 'the GPU'}")
             parity = compare_outputs(((y, got) for y, (got, _) in zip(outputs, results)),
                                      [list(x.shape) for x in inputs], tolerance, what)
