@@ -16,7 +16,7 @@ from hwdiff.cli.bench import bench_model
 from hwdiff.cli.build import build
 from hwdiff.cli.devices import devices
 from hwdiff.cli.evaluate import eval_command
-from hwdiff.cli.export import export
+from hwdiff.cli.export import build_engine, export
 from hwdiff.cli.finetune import finetune
 from hwdiff.cli.interrupt import Interrupted
 from hwdiff.cli.lazy_coercion import defer_value_checks
@@ -66,6 +66,7 @@ app.command(name="eval")(eval_command)
 app.command()(finetune)
 app.command()(export)
 app.command(name="bench-model")(bench_model)
+app.command(name="build-engine", hidden=True)(build_engine)  # run on the board by export --remote
 
 
 def _command_name(argv: list[str]) -> str | None:

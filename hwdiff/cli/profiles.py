@@ -67,13 +67,14 @@ def list_profiles(
     if json_out:
         print_json([{"file": str(p.path), "device": p.device, "space": p.space, "kind": p.kind,
                      "dataset": p.dataset, "entries": p.entries,
-                     "source": p.summary, "validation": p.validation} for p in rows])
+                     "source": p.summary, "validation": p.validation,
+                     "latency_kind": p.latency_kind.to_json()} for p in rows])
         return
     table = Table(title="Profiles", title_justify="left")
-    for col in ("device", "space", "kind", "archs", "source", "validation", "file"):
+    for col in ("device", "space", "kind", "archs", "ms are", "source", "validation", "file"):
         table.add_column(col, overflow="fold")
     for p in rows:
-        table.add_row(p.device, p.space, p.kind, _entries(p), p.summary, _validation(p), p.name)
+        table.add_row(p.device, p.space, p.kind, _entries(p), p.latency_kind.short, p.summary, _validation(p), p.name)
     console.print(table)
     console.print(f"{len(rows)} profiles from {', '.join(str(d) for d in profile_dirs())}", markup=False)
 
@@ -93,6 +94,7 @@ def show_profile(
     doc.pop(profile.kind, None)
     doc["entries"] = len(profile) if hasattr(profile, "__len__") else None
     doc["file"] = str(profile.path)
+    doc["latency_kind"] = profile.latency_kind.to_json()
     if isinstance(profile, LutProfile):
         doc["calibration"] = profile.calibration
         doc["layers"] = [{k: layer[k] for k in ("key", "description", "ms", "method")} for layer in profile.layers]
@@ -106,6 +108,7 @@ def show_profile(
     table.add_column("value", overflow="fold")
     for key in ("device", "space", "dataset", "kind", "unit", "entries", "file"):
         table.add_row(key, "-" if doc.get(key) is None else str(doc[key]))
+    table.add_row("latency kind", profile.latency_kind.label)
     if isinstance(profile, FewShotProfile):
         table.add_row("measured", f"{doc['measured']} networks fitted" +
                       (f", {doc['held_out']} held out" if doc["held_out"] else ""))

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainin
 from rich.table import Table
 
 from hwdiff.cli.interrupt import interruptible
-from hwdiff.cli.render import console, err_console, fmt_count, print_json, progress_bar, warn
+from hwdiff.cli.render import console, err_console, fmt_count, print_json, progress_bar, units_caption, warn
 from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TIMESTEPS, TrainConfig
 from hwdiff.errors import HwdiffError, check_range, check_seed
 from hwdiff.search.config import MAX_SAMPLES, MAX_TRAIN_STEPS, BudgetedConfig
@@ -20,6 +20,7 @@ from hwdiff.search.constraints import Constraints, parse_accuracy, parse_latency
 
 if TYPE_CHECKING:
     from hwdiff.generator.train import TrainedModel
+    from hwdiff.hardware.profiles import LatencyKind
     from hwdiff.search.scoring import Candidate
     from hwdiff.search.search import SearchResult
 
@@ -116,9 +117,12 @@ def _guidance(mode: str, weights: str) -> tuple[str, tuple[float, ...]]:
                           "--weights 2, or --guidance composed --weights 1,3 (accuracy, latency)") from None
 
 
-def _candidate_table(title: str, candidates: list[Candidate], novelty: bool = True) -> Table:
-    table = Table(title=title, title_justify="left")
-    columns = [("#", "right"), ("arch", "left"), ("accuracy", "right"), ("latency", "right"), ("params", "right")]
+def _candidate_table(title: str, candidates: list[Candidate], accuracy_metric: str, latency_kind: LatencyKind | None,
+                     novelty: bool = True) -> Table:
+    table = Table(title=title, title_justify="left", caption=units_caption(accuracy_metric, latency_kind),
+                  caption_justify="left")
+    columns = [("#", "right"), ("arch", "left"), ("accuracy", "right"),
+               (latency_kind.short if latency_kind else "latency", "right"), ("params", "right")]
     for col, justify in columns + ([("novel", "left")] if novelty else []):
         table.add_column(col, justify=justify, overflow="fold")
     for i, c in enumerate(candidates, 1):
@@ -132,16 +136,18 @@ def _render_search(result: SearchResult) -> None:
     c = result.constraints
     console.print(f"space [bold]{result.space}[/] · dataset [bold]{result.dataset}[/] · device "
                   f"[bold]{result.device}[/] · accuracy = {result.accuracy_metric} · latency from "
-                  f"{result.scored[0].latency_source if result.scored else '-'}", highlight=False)
+                  f"{result.scored[0].latency_source if result.scored else '-'}"
+                  f"{' (' + result.latency_kind.label + ')' if result.latency_kind else ''}", highlight=False)
     console.print(_model_line(result.model), markup=False)
     want = []
     if c.accuracy is not None:
         want.append(f"accuracy ≥ {c.accuracy:.2%}")
     if c.latency_ms is not None:
-        want.append(f"latency ≤ {c.latency_ms:g} ms")
+        want.append(f"{result.latency_kind.short if result.latency_kind else 'latency'} ≤ {c.latency_ms:g} ms")
     console.print("constraints: " + (", ".join(want) or "none (best available)"), markup=False)
     if result.candidates:
-        console.print(_candidate_table("Architectures meeting the constraints", result.candidates))
+        console.print(_candidate_table("Architectures meeting the constraints", result.candidates,
+                                       result.accuracy_metric, result.latency_kind))
     else:
         console.print("[bold red]No sampled architecture meets both constraints.[/]")
         shown = []
@@ -152,7 +158,8 @@ def _render_search(result: SearchResult) -> None:
             shown.append(result.fastest_meeting_accuracy)
             console.print(f"fastest meeting the accuracy: see row {len(shown)}", markup=False)
         if shown:
-            console.print(_candidate_table("Closest alternatives", shown))
+            console.print(_candidate_table("Closest alternatives", shown, result.accuracy_metric,
+                                           result.latency_kind))
     s = result.stats
     console.print(f"samples {s.samples}, valid {s.valid} ({s.valid / s.samples:.0%}), unique {s.unique}, "
                   f"novel {s.novel}, feasible {s.feasible:.0%} of raw samples, {s.seconds:.2f} s "
@@ -257,9 +264,10 @@ def predict(
     if json_out:
         print_json([{k: v for k, v in c.to_json().items() if k != "novel"} for c in scored])
         return
+    kind = ctx.profile.latency_kind
     console.print(f"space {space} · dataset {ctx.dataset} ({ctx.oracle.metric}) · device {ctx.device} "
-                  f"({scored[0].latency_source})", markup=False)
-    console.print(_candidate_table("Predictions", scored, novelty=False))
+                  f"({scored[0].latency_source}, {kind.label})", markup=False)
+    console.print(_candidate_table("Predictions", scored, ctx.oracle.metric, kind, novelty=False))
 
 
 def bench_search(
@@ -302,12 +310,14 @@ def bench_search(
 
 
 def _render_nb201_bench(doc: dict) -> None:
-    table = Table(title="Search under a latency budget (nb201, 200-epoch test accuracy)", title_justify="left")
-    for col in ("dataset", "device", "quantile", "budget", "feasible", "regret (pp)", "best", "returned", "unique"):
+    table = Table(title="Search under a latency budget (nb201, 200-epoch test accuracy)", title_justify="left",
+                  caption=_bench_caption(doc), caption_justify="left")
+    for col in ("dataset", "device", "quantile", "budget", "ms are", "feasible", "regret (pp)", "best", "returned",
+                "unique"):
         table.add_column(col, justify="right")
     for r in doc["budgets"]:
         table.add_row(r["dataset"], r["device"], f"{r['quantile']}%", f"{r['budget_ms']:.3g} ms",
-                      f"{r['feasible']:.1%}", f"{r['regret']:.2f}", f"{r['best_feasible']:.2f}",
+                      _latency_short(r), f"{r['feasible']:.1%}", f"{r['regret']:.2f}", f"{r['best_feasible']:.2f}",
                       "-" if r["returned"] is None else f"{r['returned']:.2f}", str(r["unique"]))
     console.print(table)
     for r in doc["sampling"]:
@@ -319,12 +329,14 @@ def _render_nb201_bench(doc: dict) -> None:
 
 
 def _render_effnet_bench(doc: dict) -> None:
-    table = Table(title="Search under a latency budget (effnet, predicted proxy-trained top-1)", title_justify="left")
-    for col in ("device", "quantile", "budget", "feasible", "top-1 predicted", "best record predicted",
+    table = Table(title="Search under a latency budget (effnet, predicted proxy-trained top-1)", title_justify="left",
+                  caption=_bench_caption(doc), caption_justify="left")
+    for col in ("device", "quantile", "budget", "ms are", "feasible", "top-1 predicted", "best record predicted",
                 "its measured", "margin (pp)", "archs/s"):
         table.add_column(col, justify="right")
     for r in doc["budgets"]:
-        table.add_row(r["device"], f"{r['quantile']}%", f"{r['budget_ms']:.3g} ms", f"{r['feasible']:.1%}",
+        table.add_row(r["device"], f"{r['quantile']}%", f"{r['budget_ms']:.3g} ms", _latency_short(r),
+                      f"{r['feasible']:.1%}",
                       "-" if r["returned_predicted"] is None else f"{r['returned_predicted']:.2f}",
                       f"{r['record_predicted']:.2f}", f"{r['record_measured']:.2f}",
                       "-" if r["margin"] is None else f"{r['margin']:+.2f}", f"{r['archs_per_second']:.0f}")
@@ -333,6 +345,22 @@ def _render_effnet_bench(doc: dict) -> None:
     console.print(f"every top-1 at least as good as the best record: {s['all_at_least_best_record']}; "
                   f"smallest margin {s['min_margin']}; slowest sampling {s['min_archs_per_second']:.0f} archs/s",
                   markup=False)
+
+
+def _latency_short(row: dict) -> str:
+    from hwdiff.hardware.latency_kind import LatencyKind
+
+    return LatencyKind.from_json(row["latency_kind"]).short
+
+
+def _bench_caption(doc: dict) -> str:
+    """Accuracy kind(s) and every latency kind of the benchmark's devices, once under the table."""
+    from hwdiff.hardware.latency_kind import LatencyKind
+
+    metrics = sorted({r["accuracy_metric"] for r in doc["budgets"]})
+    kinds = {r["device"]: LatencyKind.from_json(r["latency_kind"]).label for r in doc["budgets"]}
+    return (f"accuracy: {'; '.join(metrics)}; ms: "
+            + "; ".join(f"{device} {label}" for device, label in kinds.items()))
 
 
 _BENCH_TABLES = {"nb201": _render_nb201_bench, "effnet": _render_effnet_bench}  # one per benchmark protocol

@@ -162,6 +162,9 @@ def make_runner(model: ExportedFile, backend: str, target: str, threads: int):
             warnings.simplefilter("ignore")
             module = torch.jit.load(str(model.path), map_location=target).eval()
         return TorchRunner(module, _example(model, target))
+    from hwdiff.deploy.engine import check_engine_here
+
+    check_engine_here(model.path, model.doc)  # built for this GPU and TensorRT, sidecar intact: else one line
     import tensorrt as trt
 
     if model.doc and model.doc["input"]["shape"][0] == "dynamic":

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hwdiff.errors import HwdiffError
+from hwdiff.hardware.latency_kind import LatencyKind
 from hwdiff.hardware.profile_index import ProfileEntry, ProfileIndex
 from hwdiff.storage import atomic_write_text, check_writable_dir, shipped_dir, user_dir
 
@@ -76,6 +77,11 @@ class Profile(abc.ABC):
     @property
     def name(self) -> str:
         return self.path.name if self.path else profile_filename(self.device, self.space, self.kind)
+
+    @property
+    def latency_kind(self) -> LatencyKind:
+        """What the milliseconds are (batch-1 latency, or per-image time from throughput at a batch)."""
+        return LatencyKind.of(self.provenance)
 
     @property
     def summary(self) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -46,6 +46,8 @@ class BudgetRow:
     returned: float | None  # percent
     unique: int
     seconds: float
+    accuracy_metric: str = ""  # what the accuracies are (the oracle's metric)
+    latency_kind: dict = field(default_factory=dict)  # what the budget's milliseconds are (LatencyKind.to_json)
 
 
 @dataclass
@@ -119,7 +121,7 @@ def run_benchmark(datasets: Sequence[str] = DATASETS, devices: Sequence[str] = D
                 row = BudgetRow(dataset, device, q, budget, result.stats.feasible,
                                 100 * (best - (returned if returned is not None else 0.0)), 100 * best,
                                 None if returned is None else 100 * returned, result.stats.unique,
-                                result.stats.seconds)
+                                result.stats.seconds, ctx.oracle.metric, ctx.profile.latency_kind.to_json())
                 budget_rows.append(row)
                 if on_row:
                     on_row(row)
@@ -149,6 +151,8 @@ class RecordBudgetRow:
     record_measured: float  # percent, that record's measured (proxy-trained) top-1
     unique: int
     archs_per_second: float
+    accuracy_metric: str = ""  # what the predicted accuracies are (the oracle's metric)
+    latency_kind: dict = field(default_factory=dict)  # what the budget's milliseconds are (LatencyKind.to_json)
 
     @property
     def margin(self) -> float | None:
@@ -186,7 +190,8 @@ def run_effnet_benchmark(devices: Sequence[str] = EFFNET_DEVICES, quantiles: Seq
                                   None if top is None else 100 * top.accuracy,
                                   None if top is None else top.latency_ms,
                                   100 * float(predicted_acc[best]), 100 * float(true_acc[best]),
-                                  result.stats.unique, result.stats.archs_per_second)
+                                  result.stats.unique, result.stats.archs_per_second, ctx.oracle.metric,
+                                  ctx.profile.latency_kind.to_json())
             rows.append(row)
             if on_row:
                 on_row(row)
