@@ -128,3 +128,26 @@ def test_generator_choice_is_checked(generator, labels, steps, message):
 def test_search_cli_refuses_a_bad_generator_choice(assert_refused):
     assert_refused("search", "--generator", "bogus", option="--generator")
     assert_refused("search", "--generator", "shared", "--labels", "50", option="--generator")
+
+
+def test_search_answers_from_the_shared_generator_without_training(shared_dir, cli, hwdiff_home, monkeypatch, tmp_path):
+    import hwdiff.generator.shared as shared
+
+    monkeypatch.setattr(shared, "SHARED_DIR", shared_dir.parent)
+    archs, latency = _table("nb201", "raspi4")
+    pick = np.random.default_rng(2).choice(len(archs), 12, replace=False)
+    table = tmp_path / "board.csv"
+    table.write_text("arch,latency_ms\n" + "".join(f"{archs[i]},{latency[i]:.4f}\n" for i in pick))
+    assert cli("profile", "--device", "my-board", "--from-table", str(table)).code == 0
+    budget = f"{np.percentile(latency, 50):.3f}ms"
+    result = cli("search", "--device", "my-board", "--latency", budget, "--samples", "60", "--steps", "5", "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["generator"]["kind"] == "shared" and doc["generator"]["reused"]
+    assert doc["candidates"] and all(c["latency_ms"] <= float(budget[:-2]) for c in doc["candidates"])
+    assert not (hwdiff_home / "models").exists()  # nothing trained, nothing stored
+    trained = cli("search", "--device", "my-board", "--latency", budget, "--samples", "20", "--steps", "3",
+                  "--train-steps", "5", "--json")
+    assert json.loads(trained.out)["generator"]["kind"] == "device"
+    text = cli("search", "--device", "my-board", "--latency", budget, "--samples", "20", "--steps", "3")
+    assert "generator: shared nb201/cifar10 (shipped, no training" in text.out
