@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -21,7 +20,14 @@ from hwdiff.errors import HwdiffError
 from hwdiff.hardware import profiling
 from hwdiff.hardware.fewshot import DEFAULT_HOLDOUT, DEFAULT_NETWORKS, FewShotProfile, few_shot_design, random_archs
 from hwdiff.hardware.profiles import profile_filename
-from hwdiff.hardware.profiling import NETWORK_TIMING, FinishedRun, measurement_setup, median_of_rounds, run_provenance
+from hwdiff.hardware.profiling import (
+    NETWORK_TIMING,
+    FinishedRun,
+    MeasurementPlan,
+    measurement_setup,
+    median_of_rounds,
+    run_provenance,
+)
 from hwdiff.hardware.timing import TimingSettings
 from hwdiff.hardware.transfer import MIN_NETWORKS, load_transfer_model
 from hwdiff.spaces.base import LutLayer
@@ -32,17 +38,9 @@ MIN_HOLDOUT = 3
 
 
 @dataclass(frozen=True)
-class FewShotPlan:
+class FewShotPlan(MeasurementPlan):
     """Everything that decides the figures of a few-shot profile (what ``--resume`` must find unchanged)."""
 
-    device: str
-    space: str
-    dataset: str
-    backend: str
-    target: str
-    precision: str
-    batch_size: int
-    threads: int
     networks: int = DEFAULT_NETWORKS
     holdout: int = DEFAULT_HOLDOUT
     rounds: int = 3
@@ -52,9 +50,6 @@ class FewShotPlan:
     @property
     def filename(self) -> str:
         return profile_filename(self.device, self.space, "fewshot")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
     def measured_layers(self) -> list[LutLayer]:
         return []

@@ -53,8 +53,11 @@ NETWORK_TIMING = TimingSettings(warmup_runs=10, warmup_s=0.1, min_repeats=15, ta
 
 
 @dataclass(frozen=True)
-class ProfilePlan:
-    """Everything that decides the figures of a lut profile (what ``--resume`` must find unchanged)."""
+class MeasurementPlan:
+    """What any measuring run (lut or few-shot) resolves from the device spec (``measurement_setup``).
+
+    The fields come first in every plan's ``asdict`` (``--resume`` compares those dicts, keys in order).
+    """
 
     device: str
     space: str
@@ -64,6 +67,15 @@ class ProfilePlan:
     precision: str
     batch_size: int
     threads: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProfilePlan(MeasurementPlan):
+    """Everything that decides the figures of a lut profile (what ``--resume`` must find unchanged)."""
+
     validate: int = 100
     rounds: int = 3
     chain: int = 8
@@ -75,9 +87,6 @@ class ProfilePlan:
     @property
     def filename(self) -> str:
         return profile_filename(self.device, self.space, self.backend, self.precision, f"b{self.batch_size}")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
     def measured_layers(self) -> list[LutLayer]:
         return plan_layers(self)
@@ -328,7 +337,7 @@ def run_profile(plan: ProfilePlan, out: Path | None = None, *, force: bool = Fal
                 realtime: bool = False, progress: Callable[[int, int, str], None] | None = None) -> RunReport:
     """Measure ``plan`` and write its profile; ``progress(done, total, label)`` after/before each job.
 
-    ``plan``: a ``ProfilePlan`` (lut profile) or any plan with the same fields and methods
+    ``plan``: a ``ProfilePlan`` (lut profile) or another ``MeasurementPlan`` with the same methods
     (``hardware/fewshot_run.py``'s ``FewShotPlan``: no layers, only networks).
     """
     target = profile_path(plan.filename, out)
