@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from hwdiff.cli.interrupt import interruptible
 from hwdiff.cli.render import console, err_console, print_json
 from hwdiff.hardware.onnx_writer import DEFAULT_OPSET
 
@@ -62,7 +63,8 @@ def export(
                             seed=seed)
     options.validate()
     model_source = resolve_source(source, space, dataset, seed)
-    result = run_export(model_source, options)
+    with interruptible("each file is written whole or not at all; those finished stay", "exports again"):
+        result = run_export(model_source, options)
     err_console.print(f"exported {_describe(model_source)}", markup=False, soft_wrap=True)
     if json_out:
         print_json([r.doc | {"path": str(r.path)} for r in [*result.extra, result]])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hwdiff.errors import HwdiffError
+from hwdiff.errors import HwdiffError, check_seed
 from hwdiff.hardware import profiling
 from hwdiff.hardware.fewshot import DEFAULT_HOLDOUT, DEFAULT_NETWORKS, FewShotProfile, few_shot_design, random_archs
 from hwdiff.hardware.profiles import profile_filename
@@ -24,6 +24,7 @@ from hwdiff.hardware.profiling import (
     NETWORK_TIMING,
     FinishedRun,
     MeasurementPlan,
+    check_rounds_and_seed,
     measurement_setup,
     median_of_rounds,
     run_provenance,
@@ -89,8 +90,7 @@ def plan_few_shot(device: str, *, networks: int = DEFAULT_NETWORKS, holdout: int
     setup = measurement_setup(device, space=space, dataset=dataset, backend=backend, precision=precision,
                               batch_size=batch_size, threads=threads)
     check_network_counts(space, networks, holdout)
-    if rounds < 1:
-        raise HwdiffError(f"--rounds must be >= 1, got {rounds}")
+    check_rounds_and_seed(rounds, seed)
     return FewShotPlan(**setup, networks=networks, holdout=holdout, rounds=rounds, seed=seed,
                        network_timing=network_timing or profiling.NETWORK_TIMING)  # read now: tests patch it
 
@@ -101,6 +101,7 @@ def write_plan_csv(path: Path, space: str, networks: int, seed: int, force: bool
     Fill in the latencies with any tool and import the file with ``--from-table``.
     """
     check_network_counts(space, networks, None)
+    check_seed("--seed", seed)
     path = Path(path)
     if path.exists() and not force:
         raise HwdiffError(f"{path} already exists; pass --force to replace it")

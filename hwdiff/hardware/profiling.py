@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from hwdiff import __version__
-from hwdiff.errors import HwdiffError
+from hwdiff.errors import HwdiffError, check_seed
 from hwdiff.hardware.backends import BackendOptions, backend_class, backend_names, create_backend
 from hwdiff.hardware.devices import DeviceSpec, get_device
 from hwdiff.hardware.facts import ThrottleMonitor, local_facts, physical_cores
@@ -115,14 +115,21 @@ def plan_profile(device: str, *, space: str = "nb201", dataset: str | None = Non
     if not (validate == 0 or 4 <= validate <= MAX_VALIDATE):
         raise HwdiffError(f"--validate must be 0 (no validation) or 4..{MAX_VALIDATE} networks (half fit the "
                           f"calibration, half check it), got {validate}")
-    if rounds < 1 or chain < 2:
-        raise HwdiffError(f"--rounds must be >= 1 (and chain >= 2), got rounds={rounds}, chain={chain}")
-    if rounds > MAX_ROUNDS:
-        raise HwdiffError(f"--rounds must be at most {MAX_ROUNDS} (each figure is a median over rounds), got {rounds}")
+    if chain < 2:
+        raise HwdiffError(f"chain must be >= 2, got {chain}")
+    check_rounds_and_seed(rounds, seed)
     compiles = backend_class(setup["backend"]).compiles_graph
     return ProfilePlan(**setup, validate=validate, rounds=rounds, chain=chain, seed=seed,
                        context=compiles if context is None else context,
                        layer_timing=layer_timing or LAYER_TIMING, network_timing=network_timing or NETWORK_TIMING)
+
+
+def check_rounds_and_seed(rounds: int, seed: int) -> None:
+    """What every measuring plan bounds: rounds (the job list grows with them) and the seed of its networks."""
+    if not 1 <= rounds <= MAX_ROUNDS:
+        raise HwdiffError(f"--rounds must be >= 1 and at most {MAX_ROUNDS} (each figure is a median over rounds), "
+                          f"got {rounds}")
+    check_seed("--seed", seed)
 
 
 def measurement_setup(device: str, *, space: str, dataset: str | None, backend: str | None, precision: str | None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from hwdiff.errors import SEED_LIMIT, HwdiffError, check_range
+from hwdiff.search.constraints import check_latency
 
 METHODS = ("hwdiff", "random", "evolution")
 # Upper bounds of counts a user gives: what one machine samples and keeps in memory in minutes, not days
@@ -69,6 +70,8 @@ class EvalConfig:
         if unknown or not self.methods:
             raise HwdiffError(f"--methods: unknown method(s) {', '.join(unknown) or '(none given)'}; accepted: "
                               f"{', '.join(METHODS)}")
+        if self.latency_ms is not None:
+            check_latency(self.latency_ms, f"{self.latency_ms!r} ms")
         if (self.device is None) != (self.latency_ms is None):
             raise HwdiffError("--device and --latency go together: give both for the hardware-constrained "
                               "variant, or neither")
