@@ -187,7 +187,7 @@ def profile(device: str, *, space: str = "nb201", out: Path | None = None, force
     return plan, run_profile(plan, out, force=force, resume=resume, progress=progress)
 
 
-def import_profile(table: Path, *, device: str, space: str = "nb201", dataset: str = "",
+def import_profile(table: Path, *, device: str, space: str = "nb201", dataset: str | None = None,
                    out: Path | None = None, force: bool = False) -> Profile:
     """Whole-network latencies measured elsewhere (a CSV) become a table profile, or a few-shot profile when
     they cover only part of the space (``hwdiff profile --from-table``)."""

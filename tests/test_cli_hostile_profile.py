@@ -8,6 +8,7 @@ Nothing here measures, trains or exports for real: each value is refused before 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -259,3 +260,56 @@ def test_a_profile_file_name_from_elsewhere_stays_in_the_store(name):
 
     with pytest.raises(HwdiffError, match="not a plain file name"):
         profile_path(name)  # what a --remote board answers is not trusted to name a path
+
+
+# -- found by a second probe (2026-12-02): devices, empty and ~user paths, empty names ---------------------
+def _probe_cases(tmp_path: Path, csv_file: Path, cheap_arch: str) -> list[tuple[tuple[str, ...], str]]:
+    fifo = tmp_path / "a-pipe"
+    os.mkfifo(fifo)  # stands for /dev/null and /dev/zero: root would replace a device, and never finish reading
+    out = str(tmp_path / "net.onnx")
+    return [
+        (("predict", ALL[0], "--profile", str(fifo)), str(fifo)),
+        (("profiles", "show", str(fifo)), str(fifo)),
+        (("profile", "--device", "board", "--from-table", str(fifo)), str(fifo)),
+        (("export", cheap_arch, "-o", str(fifo)), str(fifo)),
+        (("export", cheap_arch, "-o", ""), "--output"),
+        (("export", cheap_arch, "-o", "~no-such-user-x/net.onnx"), "--output"),
+        (("export", cheap_arch, "-o", out, "--seed", "-1"), "--seed"),
+        (("export", cheap_arch, "-o", out, "--seed", "99999999999999999999999"), "--seed"),
+        (("export", cheap_arch, "-o", out, "--space", ""), "space"),
+        (("export", cheap_arch, "-o", out, "--dataset", ""), "dataset"),
+        (("bench-model", "~no-such-user-x/net.onnx"), "file"),
+        (("bench-model", ""), "file"),
+        (("build", cheap_arch, "--dataset", ""), "dataset"),
+        (("profiles", "--space", ""), "space"),
+        (("profiles", "--device", ""), "--device"),
+        (("profiles", "--device", "../../x/evil"), "--device"),
+        (("profile", "--device", "cpu", "--dataset", ""), "dataset"),
+        (("profile", "--device", "board", "--from-table", str(csv_file), "--dataset", ""), "dataset"),
+        (("profile", "--device", "cpu", "--networks", "20", "--plan", "~no-such-user-x/p.csv"), "--plan"),
+        (("profile", "--device", "cpu", "--networks", "20", "--rounds", "100000000"), "--rounds"),
+        (("search", "--latency", "10ms", "--plot", "~no-such-user-x/p.png"), "--plot"),
+        (("finetune", cheap_arch, "--data", "~no-such-user-x/data"), "--data"),
+        (("finetune", cheap_arch, "--data", str(tmp_path), "--output", "~no-such-user-x/run"), "--output"),
+    ]
+
+
+def test_probe_findings_are_refused(assert_refused, tmp_path, csv_file, cheap_arch):
+    for args, names in _probe_cases(tmp_path, csv_file, cheap_arch):
+        assert_refused(*args, option=names)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-pipe", "f.csv"]  # nothing written beside them
+
+
+def test_bench_model_refuses_values_that_used_to_mean_the_default(assert_refused, tmp_path, torchscript_export):
+    for option, value in (("--device", ""), ("--backend", ""), ("--threads", "0")):
+        assert_refused("bench-model", str(torchscript_export), option, value, option=option.lstrip("-"))
+
+
+def test_atomic_writes_never_replace_what_is_not_a_regular_file(tmp_path):
+    from hwdiff.storage import atomic_write_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(HwdiffError, match="not a regular file"):
+        atomic_write_text(fifo, "x")
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]

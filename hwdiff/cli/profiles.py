@@ -55,16 +55,19 @@ def list_profiles(
     """List device profiles (the user's first, then the shipped ones)."""
     if ctx.invoked_subcommand:
         return
+    from hwdiff.hardware.devices import check_device_name
     from hwdiff.hardware.profiles import load_catalog, profile_dirs
 
-    if space:
+    if space is not None:  # "" is a name (refused), not "every space"
         from hwdiff.spaces import get_space
 
         get_space(space)
+    if device is not None:
+        check_device_name(device)
     catalog = load_catalog()
     for line in catalog.problems:
         warn(line)
-    rows = [p for p in catalog.profiles if (not space or p.space == space) and (not device or p.device == device)]
+    rows = [p for p in catalog.profiles if space in (None, p.space) and device in (None, p.device)]
     if json_out:
         print_json([{"file": str(p.path), "device": p.device, "space": p.space, "kind": p.kind,
                      "dataset": p.dataset, "entries": p.entries,
@@ -205,7 +208,7 @@ def profile(
                               "(drop them, or drop --from-table to measure)")
         from hwdiff.hardware.table_import import import_latency_table
 
-        result = import_latency_table(from_table, device=device, space=space, dataset=dataset or "", out=out,
+        result = import_latency_table(from_table, device=device, space=space, dataset=dataset, out=out,
                                       force=force)
         _print_import(result, json_out)
         return

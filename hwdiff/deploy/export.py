@@ -31,7 +31,7 @@ from torch import nn
 
 from hwdiff import __version__
 from hwdiff.deploy.source import ModelSource
-from hwdiff.errors import HwdiffError
+from hwdiff.errors import HwdiffError, check_seed
 from hwdiff.hardware.onnx_writer import DEFAULT_OPSET, EXPORTER, OPSETS, quiet, write_onnx
 from hwdiff.storage import atomic_path, atomic_write_text, check_writable_dir, user_dir, utc_timestamp
 
@@ -68,6 +68,7 @@ class ExportOptions:
                 self.rtol if self.rtol is not None else DEFAULT_RTOL[precision])
 
     def validate(self) -> None:
+        check_seed("--seed", self.seed)
         if self.format not in _EXPORTERS:
             raise HwdiffError(f"unknown --format {self.format!r}; accepted: {', '.join(_EXPORTERS)}")
         if self.precision not in PRECISIONS:

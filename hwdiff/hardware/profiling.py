@@ -146,8 +146,7 @@ def measurement_setup(device: str, *, space: str, dataset: str | None, backend: 
                           "it with its own tools and import the figures with `hwdiff profile --device "
                           f"{spec.name} --from-table FILE.csv`")
     space_obj = get_space(space)
-    dataset = dataset or next(iter(space_obj.datasets))
-    space_obj.dataset(dataset)
+    dataset = space_obj.dataset_name(dataset)
     if lut:
         space_obj.lut_layers(dataset)  # a space without a layer list cannot have a lut profile
     if backend is None:
