@@ -68,6 +68,7 @@ class SearchRequest:
         check_training(self.space, self.labels, self.seed, self.train_steps)
 
 
+MAX_GUIDANCE_WEIGHT = 1000.0
 GUIDANCE_EXAMPLE = "e.g. --guidance joint --weights 2, or --guidance composed --weights 1,3 (accuracy, latency)"
 
 
@@ -79,6 +80,9 @@ def check_guidance(mode: str, weights: tuple[float, ...]) -> None:
     from hwdiff.generator.scale import CONDITIONS
 
     try:
+        if any(isinstance(w, (int, float)) and abs(w) > MAX_GUIDANCE_WEIGHT for w in weights):
+            raise ValueError(f"a weight is at most {MAX_GUIDANCE_WEIGHT:g} in size (far below it, every sample is "
+                             "already the same architecture; 1e300 overflows the sampler)")
         if mode == "composed" and len(weights) != len(CONDITIONS):
             raise ValueError(f"composed guidance takes one weight per condition ({', '.join(CONDITIONS)}), "
                              f"got {len(weights)}")

@@ -54,6 +54,7 @@ def _bad_requests() -> list:
         pytest.param(lambda: SearchRequest(guidance="composed", weights=(1.0,)), "weights", id="composed one"),
         pytest.param(lambda: SearchRequest(guidance="sideways"), "guidance", id="guidance"),
         pytest.param(lambda: SearchRequest(weights=None), "weights", id="weights None"),
+        pytest.param(lambda: SearchRequest(weights=(1e300,)), "weights", id="weights 1e300"),
         pytest.param(lambda: Constraints(accuracy=float("nan")), "accuracy", id="accuracy nan"),
         pytest.param(lambda: Constraints(accuracy=93.0), "accuracy", id="accuracy 93"),
         pytest.param(lambda: Constraints(latency_ms=-1.0), "latency", id="latency -1"),

@@ -285,6 +285,7 @@ def _probe_cases(tmp_path: Path, csv_file: Path, cheap_arch: str) -> list[tuple[
         (("profiles", "--device", ""), "--device"),
         (("profiles", "--device", "../../x/evil"), "--device"),
         (("profile", "--device", "cpu", "--dataset", ""), "dataset"),
+        (("profile", "--device", "cpu", "--precision", ""), "precision"),
         (("profile", "--device", "board", "--from-table", str(csv_file), "--dataset", ""), "dataset"),
         (("profile", "--device", "cpu", "--networks", "20", "--plan", "~no-such-user-x/p.csv"), "--plan"),
         (("profile", "--device", "cpu", "--networks", "20", "--rounds", "100000000"), "--rounds"),

@@ -156,7 +156,7 @@ def measurement_setup(device: str, *, space: str, dataset: str | None, backend: 
                               f"measure with; pass --backend, accepted: {', '.join(backend_names())}")
     elif backend not in backend_names():
         raise HwdiffError(f"unknown backend {backend!r}; accepted: {', '.join(backend_names())}")
-    precision = precision or _spec_value(spec, "precision", "fp32")
+    precision = _spec_value(spec, "precision", "fp32") if precision is None else precision  # "": refused below
     batch_size = batch_size if batch_size is not None else _spec_value(spec, "batch_size", 1)
     if batch_size < 1:
         raise HwdiffError(f"--batch must be a positive integer, got {batch_size}")
