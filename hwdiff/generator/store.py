@@ -91,9 +91,10 @@ class ModelStore:
         """The stored model for ``key``, or ``None``: then the caller trains and saves it inside the block.
 
         While it trains, the block holds the key's lock (``<key>.lock`` beside the model folder, so that
-        ``discard`` never removes a held lock), so a second identical run waits for the first and then loads its model instead
-        of training it again; ``on_problem`` hears why it waits and about a stored model that is unusable
-        (discarded). ``force``: discard the stored model and train again (after any run training it now).
+        ``discard`` never removes a held lock), so a second identical run waits for the first and then
+        loads its model instead of training it again; ``on_problem`` hears why it waits and about a stored
+        model that is unusable (discarded). ``force``: discard the stored model and train again (after any
+        run training it now).
         """
         found = None if force else self._usable(key, on_problem)
         if found is not None:
