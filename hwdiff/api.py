@@ -56,6 +56,56 @@ class SearchRequest:
     train_steps: int | None = None
     generator: str = "auto"  # "shared" (shipped, any device), "device" (trained for it), "auto": shared if shipped
 
+    def __post_init__(self) -> None:
+        """Every value in its range, in one line naming the option, before anything is loaded or trained."""
+        from hwdiff.diffusion.config import TIMESTEPS
+        from hwdiff.errors import check_range
+        from hwdiff.search.config import MAX_SAMPLES, check_generator_choice
+
+        check_guidance(self.guidance, self.weights)
+        check_range("--top", self.top, 1, MAX_SAMPLES)
+        check_range("--samples", self.samples, 1, MAX_SAMPLES)
+        check_range("--steps", self.steps, 1, TIMESTEPS, " (the diffusion's timesteps)")
+        check_training(self.space, self.labels, self.seed, self.train_steps)
+        check_generator_choice(self.generator, self.labels, self.train_steps)
+
+
+MAX_GUIDANCE_WEIGHT = 1000.0
+GUIDANCE_EXAMPLE = "e.g. --guidance joint --weights 2, or --guidance composed --weights 1,3 (accuracy, latency)"
+
+
+def check_guidance(mode: str, weights: tuple[float, ...]) -> None:
+    """Guidance as the sampler will check it (mode, finite weights, one per condition when composed), so that
+    bad guidance fails before training."""
+    from hwdiff.diffusion.pipeline import Guidance
+    from hwdiff.errors import HwdiffError
+    from hwdiff.generator.scale import CONDITIONS
+
+    try:
+        if any(isinstance(w, (int, float)) and abs(w) > MAX_GUIDANCE_WEIGHT for w in weights):
+            raise ValueError(f"a weight is at most {MAX_GUIDANCE_WEIGHT:g} in size (far below it, every sample is "
+                             "already the same architecture; 1e300 overflows the sampler)")
+        if mode == "composed" and len(weights) != len(CONDITIONS):
+            raise ValueError(f"composed guidance takes one weight per condition ({', '.join(CONDITIONS)}), "
+                             f"got {len(weights)}")
+        Guidance(mode, tuple(weights))
+    except (ValueError, TypeError) as exc:
+        raise HwdiffError(f"bad guidance {mode!r} with weights {weights!r}: {exc}; {GUIDANCE_EXAMPLE}") from None
+
+
+def check_training(space: str, labels: int | None, seed: int, train_steps: int | None) -> None:
+    """The options train and search share, before anything is loaded: a label budget counts architectures
+    hwdiff can label (at most all of them), seeds are 0 <= s < 2**32, training steps are bounded."""
+    from hwdiff.errors import check_range, check_seed
+    from hwdiff.generator.training_set import label_pool_size
+    from hwdiff.search.config import MAX_TRAIN_STEPS
+    from hwdiff.spaces import get_space
+
+    check_range("--labels", labels, 1, None if labels is None else label_pool_size(get_space(space)),
+                f" (the architectures of space {space} hwdiff trains on)")
+    check_seed("--seed", seed)
+    check_range("--train-steps", train_steps, 1, MAX_TRAIN_STEPS)
+
 
 def train(space: str = "nb201", dataset: str | None = None, device: str | None = None,
           profile: Path | None = None, *, labels: int | None = None, seed: int = 0, train_steps: int | None = None,
@@ -65,20 +115,9 @@ def train(space: str = "nb201", dataset: str | None = None, device: str | None =
     architecture of the space can meet (before any training)."""
     from hwdiff.generator.context import resolve_context
 
-    _check_labels(space, labels)
+    check_training(space, labels, seed, train_steps)
     return _trained(resolve_context(space, dataset, device, profile), labels, seed, train_steps, force, constraints,
                     progress, on_problem)
-
-
-def _check_labels(space: str, labels: int | None) -> None:
-    """A label budget counts architectures hwdiff can label: at most all of them (checked before anything
-    is loaded)."""
-    from hwdiff.errors import check_range
-    from hwdiff.generator.training_set import label_pool_size
-    from hwdiff.spaces import get_space
-
-    check_range("--labels", labels, 1, label_pool_size(get_space(space)),
-                f" (the architectures of space {space} hwdiff trains on)")
 
 
 def _trained(ctx: SearchContext, labels: int | None, seed: int, train_steps: int | None, force: bool,
@@ -102,13 +141,10 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
     from hwdiff.diffusion.pipeline import Guidance
     from hwdiff.generator.context import resolve_context
     from hwdiff.generator.model import DEFAULT_SAMPLING_STEPS
-    from hwdiff.generator.shared import check_generator_choice
     from hwdiff.search.budgeted import BudgetedConfig
     from hwdiff.search.search import labelled_search, run_search
 
     r = request
-    _check_labels(r.space, r.labels)
-    check_generator_choice(r.generator, r.labels, r.train_steps)
     ctx = resolve_context(r.space, r.dataset, r.device, r.profile)
     if on_problem is not None:
         _warn_changed_stack(ctx.profile, on_problem)
@@ -176,7 +212,7 @@ def profile(device: str, *, space: str = "nb201", out: Path | None = None, force
     return plan, run_profile(plan, out, force=force, resume=resume, progress=progress)
 
 
-def import_profile(table: Path, *, device: str, space: str = "nb201", dataset: str = "",
+def import_profile(table: Path, *, device: str, space: str = "nb201", dataset: str | None = None,
                    out: Path | None = None, force: bool = False) -> Profile:
     """Whole-network latencies measured elsewhere (a CSV) become a table profile, or a few-shot profile when
     they cover only part of the space (``hwdiff profile --from-table``)."""

@@ -11,10 +11,11 @@ from hwdiff.diffusion.training import TrainConfig
 from hwdiff.errors import HwdiffError
 from hwdiff.generator.context import SearchContext, resolve_context
 from hwdiff.generator.device_condition import DeviceEncoder, describe_device
-from hwdiff.generator.shared import check_generator_choice, device_latencies, load_shared, shared_model, train_shared
+from hwdiff.generator.shared import device_latencies, load_shared, shared_model, train_shared
 from hwdiff.generator.store import save_model_dir
 from hwdiff.hardware.fewshot import FewShotProfile
 from hwdiff.hardware.transfer import load_transfer_model
+from hwdiff.search.config import check_generator_choice
 from hwdiff.spaces import get_space
 
 SOURCES = ("fpga", "pixel3", "titan_rtx_1")

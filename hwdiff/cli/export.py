@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from hwdiff.cli.interrupt import interruptible
 from hwdiff.cli.render import console, err_console, print_json
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.onnx_writer import DEFAULT_OPSET
@@ -78,7 +79,8 @@ def export(
     model_source = resolve_source(source, space, dataset, seed)
     if remote is not None:
         err_console.print(f"building the engine on {options.remote.target.url} ...", markup=False)
-    result = run_export(model_source, options)
+    with interruptible("each file is written whole or not at all; those finished stay", "exports again"):
+        result = run_export(model_source, options)
     err_console.print(f"exported {_describe(model_source)}", markup=False, soft_wrap=True)
     if json_out:
         print_json([r.doc | {"path": str(r.path)} for r in [*result.extra, result]])

@@ -13,9 +13,9 @@ from rich.table import Table
 
 from hwdiff.cli.interrupt import interruptible
 from hwdiff.cli.render import console, err_console, fmt_count, print_json, progress_bar, units_caption, warn
-from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TIMESTEPS, TrainConfig
+from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TrainConfig
 from hwdiff.errors import HwdiffError, check_range, check_seed
-from hwdiff.search.config import MAX_SAMPLES, MAX_TRAIN_STEPS, BudgetedConfig
+from hwdiff.search.config import MAX_SAMPLES, BudgetedConfig
 from hwdiff.search.constraints import Constraints, parse_accuracy, parse_latency
 
 if TYPE_CHECKING:
@@ -73,7 +73,6 @@ def train(
     json_out: bool = JSON,
 ) -> None:
     """Train the conditional graph-diffusion generator and store it (resumes an interrupted run)."""
-    _check_training_options(labels, seed, train_steps)
     from hwdiff import api
 
     with training_progress(False) as update, interruptible(*_STORED):
@@ -90,31 +89,16 @@ def train(
 _STORED = ("generators trained to the end stay stored, with any training checkpoint", "reuses them")
 
 
-def _check_training_options(labels: int | None, seed: int, train_steps: int | None) -> None:
-    """The options train and search share; ``--labels``' upper bound (what the space lets hwdiff label) is
-    checked by the library."""
-    check_range("--labels", labels, 1)
-    check_seed("--seed", seed)
-    check_range("--train-steps", train_steps, 1, MAX_TRAIN_STEPS)
-
-
-def _guidance(mode: str, weights: str) -> tuple[str, tuple[float, ...]]:
-    """(mode, weights) checked as the sampler will check them, so that bad guidance fails before training."""
-    from hwdiff.diffusion.pipeline import Guidance
-    from hwdiff.generator.scale import CONDITIONS
+def _guidance_weights(weights: str) -> tuple[float, ...]:
+    """``--weights`` as numbers (the library checks them with the guidance mode: ``api.check_guidance``)."""
+    from hwdiff import api
 
     try:
         if not weights.isascii():  # float() reads other scripts' digits too
             raise ValueError("write the weights with ASCII digits")
-        values = tuple(float(w) for w in weights.split(","))
-        if mode == "composed" and len(values) != len(CONDITIONS):
-            raise ValueError(f"composed guidance takes one weight per condition ({', '.join(CONDITIONS)}), "
-                             f"got {len(values)}")
-        Guidance(mode, values)
-        return mode, values
+        return tuple(float(w) for w in weights.split(","))
     except ValueError as exc:
-        raise HwdiffError(f"bad guidance {mode!r} with weights {weights!r}: {exc}; e.g. --guidance joint "
-                          "--weights 2, or --guidance composed --weights 1,3 (accuracy, latency)") from None
+        raise HwdiffError(f"bad guidance weights {weights!r}: {exc}; {api.GUIDANCE_EXAMPLE}") from None
 
 
 def _candidate_table(title: str, candidates: list[Candidate], accuracy_metric: str, latency_kind: LatencyKind | None,
@@ -186,22 +170,19 @@ def search(
     json_out: bool = JSON,
 ) -> None:
     """Generate architectures that meet an accuracy target and a latency budget on a device."""
+    from hwdiff import api
+
     constraints = Constraints(parse_accuracy(acc) if acc is not None else None,
                               parse_latency(latency) if latency is not None else None)
-    mode, guide = _guidance(guidance, weights)
-    check_range("--top", top, 1, MAX_SAMPLES)
-    check_range("--samples", samples, 1, MAX_SAMPLES)
-    check_range("--steps", steps, 1, TIMESTEPS, " (the diffusion's timesteps)")
-    _check_training_options(labels, seed, train_steps)
-    from hwdiff import api
+    request = api.SearchRequest(space=space, dataset=dataset, device=device, profile=profile, constraints=constraints,
+                                top=top, samples=samples, labels=labels, seed=seed, guidance=guidance,
+                                weights=_guidance_weights(weights), steps=steps, train_steps=train_steps,
+                                generator=generator)
     from hwdiff.search.history import save_last_search
     from hwdiff.search.plot import check_writable, plot_search
 
     if plot is not None:
         check_writable(plot)
-    request = api.SearchRequest(space=space, dataset=dataset, device=device, profile=profile, constraints=constraints,
-                                top=top, samples=samples, labels=labels, seed=seed, guidance=mode, weights=guide,
-                                steps=steps, train_steps=train_steps, generator=generator)
     with training_progress(json_out) as update, interruptible(*_STORED):
         result = api.search(request, progress=update, on_problem=warn)
     doc = result.to_json()
@@ -298,7 +279,8 @@ def bench_search(
         if not json_out:
             err_console.print(f"  {row}", markup=False)
 
-    doc = PROTOCOLS[space](dataset, device, quantile, samples, seed, show, generator)
+    with interruptible(f"{_STORED[0]}; the benchmark's figures are not kept", f"{_STORED[1]} and measures again"):
+        doc = PROTOCOLS[space](dataset, device, quantile, samples, seed, show, generator)
     if json_out:
         print_json(doc)
         return

@@ -33,7 +33,7 @@ from torch import nn
 
 from hwdiff import __version__
 from hwdiff.deploy.source import ModelSource
-from hwdiff.errors import HwdiffError
+from hwdiff.errors import HwdiffError, check_seed
 from hwdiff.hardware.onnx_writer import DEFAULT_OPSET, EXPORTER, OPSETS, quiet, write_onnx
 from hwdiff.storage import atomic_path, atomic_write_text, check_writable_dir, user_dir, utc_timestamp
 
@@ -81,6 +81,7 @@ class ExportOptions:
                               f"{self.format} (export {self.format} here and copy the file)")
 
     def validate(self) -> None:
+        check_seed("--seed", self.seed)
         if self.format not in _EXPORTERS:
             raise HwdiffError(f"unknown --format {self.format!r}; accepted: {', '.join(_EXPORTERS)}")
         if self.precision not in PRECISIONS:

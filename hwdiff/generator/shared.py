@@ -34,19 +34,6 @@ from hwdiff.storage import shipped_dir
 SHARED_DIR = Path(__file__).resolve().parents[1] / "data" / "generators"
 SHARED_TRAIN = TrainConfig(steps=12000)
 SHARED_DENOISER = DenoiserConfig()
-GENERATORS = ("device", "shared", "auto")  # --generator: auto = shared when one ships for (space, dataset)
-
-
-def check_generator_choice(generator: str, labels: int | None, train_steps: int | None) -> None:
-    """``--generator`` and the options that train: auto means shared only where nothing asks to train."""
-    if generator not in GENERATORS:
-        raise HwdiffError(f"--generator {generator!r} is not known; accepted: {', '.join(GENERATORS)}")
-    if generator == "shared" and labels is not None:
-        raise HwdiffError("--generator shared does not go with --labels: a label-budget search trains its own "
-                          "generator on the labels it buys; drop one of the two")
-    if generator == "shared" and train_steps is not None:
-        raise HwdiffError("--generator shared does not go with --train-steps: the shared generator ships trained; "
-                          "use --generator device to train one for the device")
 
 
 def shared_path(space: str, dataset: str) -> Path:
