@@ -55,7 +55,7 @@ def _model_line(model: TrainedModel | None) -> str:
     if model is None:
         return "generator: pre-trained unlabelled, fine-tuned in rounds on the labels it chose"
     m = model.meta
-    if m.get("generator") == "shared":
+    if model.generator.shared:
         return (f"generator: shared {m['space']}/{m['dataset']} (shipped, no training; learned on "
                 f"{len(m['source_devices'])} devices and {m['synthetic_devices']} synthetic ones; conditioned on "
                 "this device's profile)")

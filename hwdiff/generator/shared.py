@@ -70,7 +70,7 @@ def train_shared(space: str, dataset: str, transfer: TransferModel, sources: dic
 
     state = generator.fit_devices(rows, train, seed, on_step=on_step)
     meta = {
-        "space": space, "dataset": dataset, "generator": "shared",
+        "space": space, "dataset": dataset,
         "accuracy_metric": oracle.metric, "accuracy_source": oracle.source,
         "source_devices": sorted(sources), "synthetic_devices": rows.devices.count("synthetic"),
         "training_rows": len(rows.arch_index), "training_archs": len(rows.archs),

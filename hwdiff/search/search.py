@@ -103,7 +103,7 @@ class SearchResult:
         label-budget search's own."""
         if self.model is None:
             return {"kind": "label-budget"}
-        kind = "shared" if self.model.meta.get("generator") == "shared" else "device"
+        kind = "shared" if self.model.generator.shared else "device"
         return {"kind": kind, "path": str(self.model.path), "reused": self.model.reused}
 
 
