@@ -57,7 +57,58 @@ class SearchRequest:
     weights: tuple[float, ...] = (2.0,)  # w for joint; (w_acc, w_lat) for composed
     steps: int | None = None  # sampling steps (None: the generator's default)
     train_steps: int | None = None
-    verify: VerifyRequest | None = None
+    verify: VerifyRequest | None = None  # measure the top networks on the device (search --verify)
+    generator: str = "auto"  # "shared" (shipped, any device), "device" (trained for it), "auto": shared if shipped
+
+    def __post_init__(self) -> None:
+        """Every value in its range, in one line naming the option, before anything is loaded or trained."""
+        from hwdiff.diffusion.config import TIMESTEPS
+        from hwdiff.errors import check_range
+        from hwdiff.search.config import MAX_SAMPLES, check_generator_choice
+
+        check_guidance(self.guidance, self.weights)
+        check_range("--top", self.top, 1, MAX_SAMPLES)
+        check_range("--samples", self.samples, 1, MAX_SAMPLES)
+        check_range("--steps", self.steps, 1, TIMESTEPS, " (the diffusion's timesteps)")
+        check_training(self.space, self.labels, self.seed, self.train_steps)
+        check_generator_choice(self.generator, self.labels, self.train_steps)
+
+
+MAX_GUIDANCE_WEIGHT = 1000.0
+GUIDANCE_EXAMPLE = "e.g. --guidance joint --weights 2, or --guidance composed --weights 1,3 (accuracy, latency)"
+
+
+def check_guidance(mode: str, weights: tuple[float, ...]) -> None:
+    """Guidance as the sampler will check it (mode, finite weights, one per condition when composed), so that
+    bad guidance fails before training."""
+    from hwdiff.diffusion.pipeline import Guidance
+    from hwdiff.errors import HwdiffError
+    from hwdiff.generator.scale import CONDITIONS
+
+    try:
+        if any(isinstance(w, (int, float)) and abs(w) > MAX_GUIDANCE_WEIGHT for w in weights):
+            raise ValueError(f"a weight is at most {MAX_GUIDANCE_WEIGHT:g} in size (far below it, every sample is "
+                             "already the same architecture; 1e300 overflows the sampler)")
+        if mode == "composed" and len(weights) != len(CONDITIONS):
+            raise ValueError(f"composed guidance takes one weight per condition ({', '.join(CONDITIONS)}), "
+                             f"got {len(weights)}")
+        Guidance(mode, tuple(weights))
+    except (ValueError, TypeError) as exc:
+        raise HwdiffError(f"bad guidance {mode!r} with weights {weights!r}: {exc}; {GUIDANCE_EXAMPLE}") from None
+
+
+def check_training(space: str, labels: int | None, seed: int, train_steps: int | None) -> None:
+    """The options train and search share, before anything is loaded: a label budget counts architectures
+    hwdiff can label (at most all of them), seeds are 0 <= s < 2**32, training steps are bounded."""
+    from hwdiff.errors import check_range, check_seed
+    from hwdiff.generator.training_set import label_pool_size
+    from hwdiff.search.config import MAX_TRAIN_STEPS
+    from hwdiff.spaces import get_space
+
+    check_range("--labels", labels, 1, None if labels is None else label_pool_size(get_space(space)),
+                f" (the architectures of space {space} hwdiff trains on)")
+    check_seed("--seed", seed)
+    check_range("--train-steps", train_steps, 1, MAX_TRAIN_STEPS)
 
 
 def train(space: str = "nb201", dataset: str | None = None, device: str | None = None,
@@ -68,20 +119,9 @@ def train(space: str = "nb201", dataset: str | None = None, device: str | None =
     architecture of the space can meet (before any training)."""
     from hwdiff.generator.context import resolve_context
 
-    _check_labels(space, labels)
+    check_training(space, labels, seed, train_steps)
     return _trained(resolve_context(space, dataset, device, profile), labels, seed, train_steps, force, constraints,
                     progress, on_problem)
-
-
-def _check_labels(space: str, labels: int | None) -> None:
-    """A label budget counts architectures hwdiff can label: at most all of them (checked before anything
-    is loaded)."""
-    from hwdiff.errors import check_range
-    from hwdiff.generator.training_set import label_pool_size
-    from hwdiff.spaces import get_space
-
-    check_range("--labels", labels, 1, label_pool_size(get_space(space)),
-                f" (the architectures of space {space} hwdiff trains on)")
 
 
 def _trained(ctx: SearchContext, labels: int | None, seed: int, train_steps: int | None, force: bool,
@@ -115,7 +155,6 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
     from hwdiff.search.verify import prepare_verification
 
     r = request
-    _check_labels(r.space, r.labels)
     ctx = resolve_context(r.space, r.dataset, r.device, r.profile)
     verifier = None if r.verify is None else prepare_verification(ctx.profile, ctx.dataset, r.verify)
     top = r.top if r.verify is None else max(r.top, r.verify.top)  # verified ones over budget are dropped
@@ -128,7 +167,8 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
         result = labelled_search(ctx, r.constraints, r.labels, top=top, seed=r.seed, config=config,
                                  pretrain_progress=progress)
     else:
-        model = _trained(ctx, None, r.seed, r.train_steps, False, r.constraints, progress, on_problem)
+        model = _shared(ctx, r) or _trained(ctx, None, r.seed, r.train_steps, False, r.constraints, progress,
+                                            on_problem)
         result = run_search(ctx, model.generator, model.training, r.constraints, top=top,
                             samples=r.samples or SAMPLES, seed=r.seed, guidance=Guidance(r.guidance, r.weights),
                             steps=r.steps or DEFAULT_SAMPLING_STEPS)
@@ -136,6 +176,25 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
     if verifier is not None:
         verifier.verify(result, r.top, progress=on_measure)
     return result
+
+
+def _shared(ctx: SearchContext, request: SearchRequest) -> TrainedModel | None:
+    """The shipped shared generator bound to the device, or ``None`` where the request wants (``device``) or
+    gets (``auto`` with none shipped, or asking to train) the per-device generator."""
+    from hwdiff.errors import HwdiffError
+    from hwdiff.generator.shared import shared_model
+    from hwdiff.search.search import check_reachable
+
+    if request.generator == "device" or (request.generator == "auto" and request.train_steps is not None):
+        return None
+    model = shared_model(ctx, request.seed)
+    if model is None:
+        if request.generator == "shared":
+            raise HwdiffError(f"no shared generator ships for {ctx.space.name}/{ctx.dataset}; use `--generator device` "
+                              "(trains one for the device)")
+        return None
+    check_reachable(ctx, model.training, request.constraints)
+    return model
 
 
 def _warn_changed_stack(profile: Profile, on_problem: Callable[[str], None]) -> None:
@@ -169,7 +228,7 @@ def profile(device: str, *, space: str = "nb201", out: Path | None = None, force
     return plan, run_profile(plan, out, force=force, resume=resume, progress=progress)
 
 
-def import_profile(table: Path, *, device: str, space: str = "nb201", dataset: str = "",
+def import_profile(table: Path, *, device: str, space: str = "nb201", dataset: str | None = None,
                    out: Path | None = None, force: bool = False) -> Profile:
     """Whole-network latencies measured elsewhere (a CSV) become a table profile, or a few-shot profile when
     they cover only part of the space (``hwdiff profile --from-table``)."""

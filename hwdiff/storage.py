@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,18 @@ def utc_timestamp() -> str:
 def hwdiff_home() -> Path:
     """The user's store: ``$HWDIFF_HOME``, default ``~/.cache/hwdiff``."""
     env = os.environ.get("HWDIFF_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "hwdiff"
+    return user_path(env, "$HWDIFF_HOME") if env else Path.home() / ".cache" / "hwdiff"
+
+
+def user_path(text: str | os.PathLike, what: str = "path") -> Path:
+    """A path a user wrote, ``~`` and ``~user`` expanded; one ``HwdiffError`` for an empty one or an unknown
+    user (``Path.expanduser`` raises ``RuntimeError`` there)."""
+    if not str(text).strip():
+        raise HwdiffError(f"{what} is empty; give a file or folder name")
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        raise HwdiffError(f"{what} {str(text)!r}: no such user's home folder to expand") from None
 
 
 def user_dir(kind: str) -> Path:
@@ -36,10 +48,36 @@ def shipped_dir(kind: str) -> Path:
     return packaged if packaged.is_dir() else PACKAGE_DIR.parent / kind
 
 
+MAX_USER_FILE = 64 << 20  # bytes: a profile, CSV or spec a user names is far smaller (shipped ones: < 1 MB)
+
+
+def read_user_file(path: str | os.PathLike, what: str = "", max_bytes: int = MAX_USER_FILE) -> bytes:
+    """The bytes of a file a user named (``what``: "profile ", ...), read only when it is a regular file of
+    at most ``max_bytes``: /dev/zero, a pipe or a folder would never end or grow memory without bound.
+    One ``HwdiffError`` ``"cannot read {what}{path}: ..."`` for every way it cannot be read."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device or a pipe)"
+            raise HwdiffError(f"cannot read {what}{path}: {kind}")
+        if info.st_size > max_bytes:
+            raise HwdiffError(f"cannot read {what}{path}: {info.st_size:,} bytes, at most {max_bytes:,} are read")
+        with open(path, "rb") as f:
+            return f.read(max_bytes + 1)[:max_bytes]
+    except OSError as exc:
+        raise HwdiffError(f"cannot read {what}{path}: {exc.strerror or exc}") from None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Only a regular file (or nothing) is replaced: renaming onto ``/dev/null`` as root would replace the device.
+    """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise HwdiffError(f"cannot write {path}: it is not a regular file (a folder, a device or a pipe); "
+                          "give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -19,7 +19,7 @@ NAME = ["", " ", "../../x/evil", "/etc/passwd", "x" * 300, "CIFAR10\x00", "nb201
 LATENCY = ["", "-1ms", "0", "0ms", "nan", "inf", "1e400ms", "1e-400ms", "10kg", "ms", f"{ARABIC_3}ms",
            f"1{FULLWIDTH_1}ms", "10 ms ms", "0.001ms"]
 ACCURACY = ["", "-0.5", "0", "nan", "inf", "1.2", "120%", "93 percent", "0.93kg", f"0.{ARABIC_3}", "1e400"]
-WEIGHTS = ["", "nan", "inf", "-inf", "1e400", "1,", ",", "a", ARABIC_3, f"{FULLWIDTH_1}"]
+WEIGHTS = ["", "nan", "inf", "-inf", "1e400", "1e300", "-1001", "1,", ",", "a", ARABIC_3, f"{FULLWIDTH_1}"]
 NB201_ARCHS = ["", " ", "|nor_conv_3x3~\u0660|+|none~0|none~1|+|none~0|none~1|none~2|",
                "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~\u00b2|", "|bad|", "~0", "x" * 10000,
                "|nor_conv_3x3~99999999999999999999|+|none~0|none~1|+|none~0|none~1|none~2|"]

@@ -1,8 +1,9 @@
-"""Ctrl-C and SIGTERM during train, search and eval: one line saying what was kept and which command
-line resumes."""
+"""Ctrl-C and SIGTERM during every long command: one line saying what was kept and which command line
+resumes (or that nothing was kept)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import signal
@@ -43,6 +44,53 @@ def test_interrupted_eval_says_what_is_kept(cli, monkeypatch):
     assert result.code == 130 and len(result.err.strip().splitlines()) == 1
     assert "pre-training stays stored" in result.err
     assert "`hwdiff eval --budget 12 --finalists 2 --seeds 1` reuses the pre-training" in result.err
+
+
+@pytest.mark.parametrize("target,args,expected", [
+    ("hwdiff.deploy.export.export", ("export", "--format", "torchscript"),
+     "interrupted: each file is written whole or not at all; those finished stay; "
+     "`hwdiff export --format torchscript` exports again"),
+    ("hwdiff.deploy.bench.bench_model", ("bench-model", "net.onnx"),
+     "interrupted: bench-model writes no file, nothing kept; `hwdiff bench-model net.onnx` measures again"),
+    ("hwdiff.hardware.profiling.run_profile", ("profile", "--device", "cpu", "--validate", "0"),
+     "interrupted: nothing was measured yet, nothing kept; `hwdiff profile --device cpu --validate 0` starts the "
+     "run again"),
+])
+def test_other_long_commands_say_what_was_kept(cli, monkeypatch, target, args, expected):
+    import hwdiff.deploy.source as source
+
+    module, name = target.rsplit(".", 1)
+    monkeypatch.setattr(importlib.import_module(module), name, _interrupt)
+    monkeypatch.setattr(source, "resolve_source", lambda *args: None)  # export: no last search needed
+    result = cli(*args)
+    assert result.code == 130 and result.err.strip().splitlines()[-1] == expected  # profile first says what it runs
+
+
+def test_interrupted_bench_search_keeps_the_generators(cli, monkeypatch):
+    from hwdiff.search import benchmark
+
+    monkeypatch.setitem(benchmark.PROTOCOLS, "nb201", _interrupt)
+    result = cli("bench-search", "--samples", "10")
+    assert result.code == 130 and len(result.err.strip().splitlines()) == 1
+    assert "generators trained to the end stay stored" in result.err
+    assert "`hwdiff bench-search --samples 10` reuses them and measures again" in result.err
+
+
+def test_interrupted_profile_with_measurements_adds_resume(cli, monkeypatch, hwdiff_home):
+    from hwdiff.hardware import profiling
+
+    def measure_then_stop(plan, out, **kwargs):
+        side = profiling.partial_path(profiling.profile_path(plan.filename, out))
+        side.parent.mkdir(parents=True, exist_ok=True)
+        side.write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(profiling, "run_profile", measure_then_stop)
+    result = cli("profile", "--device", "cpu", "--validate", "0")
+    side = hwdiff_home / "profiles" / "cpu-nb201-pytorch-fp32-b1.json.partial"
+    assert result.code == 130
+    assert result.err.strip().splitlines()[-1] == (f"interrupted: the finished measurements are kept in {side}; "
+                                  "`hwdiff profile --device cpu --validate 0 --resume` continues them")
 
 
 def _stop_at_checkpoint(args: list[str], checkpoint_after: float, sig: int) -> subprocess.CompletedProcess:

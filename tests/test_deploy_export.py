@@ -240,28 +240,54 @@ def test_trt_python_api_precision_per_version(cli, tmp_path, monkeypatch, versio
     assert onnx_doc["path"].endswith("net.engine.onnx") and engine_doc["parity"]["onnx"]["passed"]
 
 
+FAKE_TRTEXEC = """#!{python}
+# A stand-in for trtexec 10.3: builds by copying the ONNX model, runs it with ONNX Runtime, logs its arguments.
+import json, sys
+import numpy as np
+import onnxruntime as ort
+print("&&&& RUNNING TensorRT.trtexec [TensorRT v100300] # trtexec " + " ".join(sys.argv[1:]))
+args = dict(a[2:].split("=", 1) if "=" in a else (a[2:], "") for a in sys.argv[1:])
+with open("{log}", "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+if "saveEngine" in args:
+    open(args["saveEngine"], "wb").write(open(args["onnx"], "rb").read())
+elif "exportOutput" in args:
+    session = ort.InferenceSession(args["loadEngine"], providers=["CPUExecutionProvider"])
+    info = session.get_inputs()[0]
+    x = np.fromfile(args["loadInputs"].split(":", 1)[1], dtype=np.float32).reshape(info.shape)
+    y = session.run(None, {{info.name: x}})[0]
+    json.dump([{{"name": "logits", "dimensions": "x".join(map(str, y.shape)), "values": y.ravel().tolist()}}],
+              open(args["exportOutput"], "w"))
+else:
+    print("[I] GPU Compute Time: min = 0.5 ms, max = 0.9 ms, mean = 0.61 ms, median = 0.6 ms, percentile(90%) = 0.7 ms")
+"""
+
+
 def test_trt_through_trtexec(cli, tmp_path, monkeypatch, cheap_arch):
-    """Jetson-style: no Python module, a trtexec binary (here a script that logs its arguments)."""
+    """Jetson-style: no Python module, a trtexec binary (here a script that logs its arguments): it builds, runs
+    the engine on the parity inputs (--loadInputs/--exportOutput) and times it (GPU Compute Time)."""
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "trtexec.args"
     script = bin_dir / "trtexec"
-    script.write_text(f"""#!/bin/sh
-echo "&&&& RUNNING TensorRT.trtexec [TensorRT v100300] # trtexec $*"
-echo "$*" >> {log}
-for a in "$@"; do case "$a" in --saveEngine=*) printf engine > "${{a#--saveEngine=}}";; esac; done
-""")
+    script.write_text(FAKE_TRTEXEC.format(python=sys.executable, log=log))
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    result = cli("export", cheap_arch, "--format", "trt", "--precision", "fp16", "--output", str(tmp_path / "x.engine"),
-                 "--json")
+    result = cli("export", cheap_arch, "--format", "trt", "--output", str(tmp_path / "x.engine"), "--json")
     assert result.code == 0, result.err
     engine_doc = json.loads(result.out)[-1]
     assert engine_doc["exporter"]["tensorrt"] == "10.3" and engine_doc["exporter"]["builder"].startswith("trtexec")
-    build_args = log.read_text().splitlines()[-1]
-    assert "--fp16" in build_args and "--skipInference" in build_args and "x.engine.onnx" in build_args
-    assert (tmp_path / "x.engine").read_text() == "engine"
+    build_args, *run_args, time_args = log.read_text().splitlines()[1:]  # after the version probe
+    assert "--skipInference" in build_args and "x.engine.onnx" in build_args and "--fp16" not in build_args
+    assert len(run_args) == 3 and all("--exportOutput=" in a and "--loadInputs=input:" in a for a in run_args)
+    assert time_args.startswith("--loadEngine=")
+    assert engine_doc["parity"]["engine"]["passed"] and engine_doc["parity"]["engine"]["max_abs_error"] <= 1e-4
+    assert engine_doc["measurement"]["median_ms"] == 0.6 and engine_doc["measurement"]["timer"].startswith("trtexec")
+    assert engine_doc["built_on"]["tensorrt"] == "10.3" and engine_doc["engine_not_run"] is None
+    fp16 = cli("export", cheap_arch, "--format", "trt", "--precision", "fp16", "--output", str(tmp_path / "h.engine"))
+    assert fp16.code == 0, fp16.err
+    assert "--fp16" in [line for line in log.read_text().splitlines() if "--saveEngine" in line][-1]
 
 
 def test_parity_failure_writes_nothing(cli, tmp_path, cheap_arch):

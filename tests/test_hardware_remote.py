@@ -11,6 +11,7 @@ connects anywhere but 127.0.0.1.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import platform
@@ -37,6 +38,7 @@ from hwdiff.errors import HwdiffError
 from hwdiff.hardware import read_profile
 from hwdiff.hardware.remote import PROGRESS_PREFIX, run_failure
 from hwdiff.hardware.ssh import SSH_CONFIG_ENV, Remote, RemoteTarget, remote_word
+from hwdiff.hardware.trt_engine import STANDIN_ENV, find_tensorrt
 
 pytestmark = pytest.mark.slow  # every test starts sshd
 
@@ -370,6 +372,37 @@ def test_the_device_guard_runs_on_the_board(cli, server, hwdiff_home):
     verify = cli("search", "--device", "gold_6226", "--latency", "30ms", "--verify", *remote_args(server))
     [line] = error_lines(verify)
     assert line.startswith(f"error: --verify: on {server.user}@127.0.0.1: cannot measure device gold_6226 here: ")
+
+# -- export --format trt --remote ------------------------------------------------------------------
+def test_trt_export_builds_checks_and_times_the_engine_on_the_board(cli, server, tmp_path, cheap_arch):
+    """The board builds with what it has: TensorRT where installed, else the ONNX Runtime stand-in."""
+    board_python = write_wrapper(tmp_path / "board-python-standin",
+                                 f'{STANDIN_ENV}=onnxruntime exec {server.python} "$@"')
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ("--remote", server.url, "--identity", str(server.key), "--remote-python", board_python)
+    result = cli("export", cheap_arch, "--format", "trt", "--output", str(out / "net.engine"), *args, "--json")
+    assert result.code == 0, result.err
+    onnx_doc, doc = json.loads(result.out)
+    assert onnx_doc["path"] == str(out / "net.engine.onnx") and doc["path"] == str(out / "net.engine")
+    built = doc["built_on"]
+    assert built["remote"]["url"] == server.url and built["remote"]["hwdiff"] == __version__
+    assert built["host"] == platform.node() and (built["standin"] or built["tensorrt"])
+    assert doc["parity"]["engine"]["passed"] and doc["measurement"]["median_ms"] > 0
+    side = json.loads((out / "net.engine.json").read_text())
+    assert side["sha256"] == hashlib.sha256((out / "net.engine").read_bytes()).hexdigest()
+    assert sorted(p.name for p in out.iterdir()) == ["net.engine", "net.engine.json", "net.engine.onnx",
+                                                    "net.engine.onnx.json"]
+    assert not list(server.tmp.glob("hwdiff-bench-*"))  # the board's folder is removed
+    if built["standin"]:  # never loaded as a TensorRT engine
+        bench = cli("bench-model", str(out / "net.engine"), *args)
+        [line] = error_lines(bench)
+        assert bench.code == 2 and ("stand-in" in line or "TensorRT is not installed" in line)
+    if find_tensorrt() is None:  # a board without TensorRT (and no stand-in): one line, nothing written
+        bare = cli("export", cheap_arch, "--format", "trt", "--output", str(tmp_path / "bare.engine"),
+                   *remote_args(server))
+        assert bare.code == 2 and "has no TensorRT" in error_lines(bare)[0]
+        assert not list(tmp_path.glob("bare.engine*")) and not list(server.tmp.glob("hwdiff-bench-*"))
 
 
 # -- bad input ------------------------------------------------------------------------------------

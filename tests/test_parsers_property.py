@@ -1,12 +1,17 @@
-"""Property-based: the parsers of user text (latency, accuracy, architecture strings) never fail with
-anything but a one-line ``HwdiffError``, and canonical architecture strings are fixed points."""
+"""Property-based: the parsers of user text (latency, accuracy, architecture strings, CSV rows of
+``profile --from-table``) never fail with anything but a one-line ``HwdiffError``, and canonical architecture
+strings are fixed points."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import tempfile
+from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from hwdiff.errors import HwdiffError, InvalidArchError
@@ -74,3 +79,51 @@ def test_canonical_is_a_fixed_point_or_one_line(space, strings):
             assert canonical == sp.canonical(text.strip().upper())  # case does not matter, on purpose
 
     check()
+
+
+# -- CSV rows of `hwdiff profile --from-table` --------------------------------------------------------
+_NB201 = get_space("nb201").enumerate()
+_ARCH_CELL = st.one_of(st.sampled_from(_NB201[:40]), _nb201_like(), st.text(max_size=12),
+                       st.sampled_from(_NB201[:40]).map(str.upper), st.sampled_from(["", " ", '"', "arch"]))
+_LATENCY_CELL = st.one_of(st.floats(min_value=1e-3, max_value=1e3).map(repr), st.floats().map(repr), NUMBERISH,
+                          st.sampled_from(["", "1e300", "-0", "0", "nan", "1,5", '"2"', "3 ms", "1e-320"]))
+_ROW = st.one_of(st.tuples(_ARCH_CELL, _LATENCY_CELL), st.tuples(_ARCH_CELL), st.tuples(_ARCH_CELL, _LATENCY_CELL,
+                                                                                         st.text(max_size=5)))
+_CLEAN_ROW = st.tuples(st.sampled_from(_NB201[:40]), st.floats(min_value=0.5, max_value=50).map(repr))
+_ROWS = st.one_of(st.lists(_ROW, max_size=30),  # anything
+                  st.lists(_CLEAN_ROW, min_size=1, max_size=30, unique_by=lambda row: row[0]),  # a careful user
+                  st.builds(lambda clean, bad: clean + bad,
+                            st.lists(_CLEAN_ROW, min_size=5, max_size=20, unique_by=lambda row: row[0]),
+                            st.lists(_ROW, max_size=2)))  # ... with a stray row or two at the end
+_HEADER = st.sampled_from([("arch", "latency_ms")] * 4 + [("latency_ms", "arch"), (" arch ", " latency_ms"),
+                           ("arch",), ("arch", "latency_ms", "note"), ("ARCH", "latency"), ()])
+
+
+def _csv_text(header: tuple[str, ...], rows: list[tuple[str, ...]], quoted: bool) -> str:
+    if quoted:
+        out = io.StringIO()
+        csv.writer(out).writerows([header, *rows])
+        return out.getvalue()
+    return "\n".join(",".join(cells) for cells in [header, *rows])
+
+
+@settings(max_examples=150, deadline=None)
+@given(_HEADER, _ROWS, st.booleans())
+def test_csv_rows_import_or_refuse_in_one_line(header, rows, quoted):
+    from hwdiff.hardware.profiles import MAX_LATENCY_MS, read_profile
+    from hwdiff.hardware.table_import import import_latency_table
+
+    with tempfile.TemporaryDirectory() as folder:
+        table = Path(folder) / "rows.csv"
+        table.write_text(_csv_text(header, rows, quoted), encoding="utf-8", errors="surrogatepass")
+        out = Path(folder) / "board-nb201.json"
+        try:
+            import_latency_table(table, device="board", space="nb201", out=out)
+        except HwdiffError as exc:
+            assert "\n" not in str(exc) and not out.exists()
+            event("refused")
+        else:
+            event(f"imported as {read_profile(out).kind}")
+            profile = read_profile(out)  # what was written reads back, every figure finite and in range
+            predicted = profile.predict(_NB201[:40])
+            assert all(math.isfinite(v) and 0 < v <= MAX_LATENCY_MS for v in predicted)

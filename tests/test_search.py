@@ -87,7 +87,8 @@ def test_predict_matches_the_table(cli, home, tmp_path):
     doc = json.loads(cli("predict", "--archs", str(listing), "--device", "fpga", "--json").out)
     assert doc == [{"arch": BEST, "accuracy": pytest.approx(0.94363, abs=1e-4), "accuracy_source": "table",
                     "latency_ms": pytest.approx(7.42096), "latency_source": "table:fpga-nb201-table.json",
-                    "params": 1_288_506}]
+                    "params": 1_288_506, "accuracy_metric": "nb201 cifar10 test accuracy, 200 epochs",
+                    "latency_kind": "batch1_latency"}]
     assert cli("predict", BEST, "--dataset", "imagenet16").code == 0
 
 

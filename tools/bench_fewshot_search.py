@@ -1,7 +1,7 @@
 """Benchmark: searching on a few-shot profile of a device the transfer model never saw.
 
     HWDIFF_HOME=/tmp/fs-home python -m tools.bench_fewshot_search [--dataset cifar10 ...] [--device pixel3 ...]
-        [--networks 20] [--json FILE]
+        [--networks 20] [--quantile 25 ...] [--generator device | --generator shared --models DIR] [--json FILE]
 
 For each (dataset, device) of the bench-search grid (nb201; devices pixel3, fpga, titan_rtx_1,
 gold_6226): the nb201 transfer model is refitted without the device, adapted to N of its networks
@@ -12,6 +12,10 @@ true table: feasible = share of the unique valid samples truly within the budget
 200-epoch accuracy of all truly feasible cells minus that of the top-1 returned (``over`` marks a
 top-1 whose true latency exceeds the budget). Each generator trains for minutes (one thread: about
 8 on the 2-core Xeon VM); rows are printed as they come, and ``--json`` is rewritten after each.
+
+``--generator shared --models DIR``: instead of training a generator on the few-shot profile, bind the
+shared generator trained without the device (``python -m tools.train_shared_generator --exclude-device
+DEVICE --out DIR/DEVICE``) to it: no training, and the device never seen by either model.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from hwdiff.generator.context import SearchContext
-from hwdiff.generator.train import train_model
+from hwdiff.generator.shared import shared_model
+from hwdiff.generator.train import TrainedModel, train_model
 from hwdiff.hardware.fewshot import DEFAULT_NETWORKS, FewShotProfile
 from hwdiff.hardware.profiles import find_profile
 from hwdiff.hardware.transfer import fit_transfer_model
@@ -48,7 +53,19 @@ def few_shot_profile(device: str, dataset: str, networks: int, sources: dict) ->
                                             "transfer model refitted without the device"})
 
 
-def run(datasets, devices, networks: int, out: Path | None) -> list[dict]:
+def generator_for(ctx: SearchContext, profile: FewShotProfile, generator: str, models: Path | None) -> TrainedModel:
+    if generator == "device":
+        return train_model(ctx, seed=0)
+    folder = models / ctx.device / f"nb201-{ctx.dataset}"
+    model = shared_model(ctx, 0, folder, transfer=profile.model)
+    if model is None:
+        raise SystemExit(f"no shared generator in {folder}: train it with `python -m tools.train_shared_generator "
+                         f"--dataset {ctx.dataset} --exclude-device {ctx.device} --out {models / ctx.device}`")
+    return model
+
+
+def run(datasets, devices, networks: int, out: Path | None, quantiles=QUANTILES, generator: str = "device",
+        models: Path | None = None) -> list[dict]:
     sources = shipped_sources("nb201")
     space = get_space("nb201")
     rows: list[dict] = []
@@ -58,9 +75,9 @@ def run(datasets, devices, networks: int, out: Path | None) -> list[dict]:
             truth = find_profile(device, "nb201")
             profile = few_shot_profile(device, dataset, networks, sources)
             ctx = SearchContext(space, dataset, oracle, profile, device)
-            model = train_model(ctx, seed=0)
+            model = generator_for(ctx, profile, generator, models)
             true_ms = truth.predict(model.training.archs)
-            for q in QUANTILES:
+            for q in quantiles:
                 budget = float(np.percentile(true_ms, q))
                 best = float(model.training.accuracy[true_ms <= budget].max())
                 result = run_search(ctx, model.generator, model.training, Constraints(latency_ms=budget),
@@ -74,7 +91,7 @@ def run(datasets, devices, networks: int, out: Path | None) -> list[dict]:
                        "returned": None if top is None else 100 * top.accuracy,
                        "regret": 100 * (best - (top.accuracy if top else 0.0)), "over": over,
                        "profile_spearman": profile.validation["spearman"],
-                       "train_seconds": model.meta["train_seconds_this_run"]}
+                       "generator": generator, "train_seconds": model.meta.get("train_seconds_this_run", 0.0)}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 if out:
@@ -91,9 +108,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", action="append", choices=DATASETS)
     parser.add_argument("--device", action="append", choices=DEVICES)
     parser.add_argument("--networks", type=int, default=DEFAULT_NETWORKS)
+    parser.add_argument("--quantile", action="append", type=int)
+    parser.add_argument("--generator", choices=("device", "shared"), default="device")
+    parser.add_argument("--models", type=Path, help="With --generator shared: DIR/DEVICE/nb201-DATASET per device.")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    run(args.dataset or DATASETS, args.device or DEVICES, args.networks, args.json)
+    if args.generator == "shared" and args.models is None:
+        parser.error("--generator shared needs --models DIR")
+    run(args.dataset or DATASETS, args.device or DEVICES, args.networks, args.json, tuple(args.quantile or QUANTILES),
+        args.generator, args.models)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import shlex
-import signal
 import sys
-import threading
-from collections.abc import Iterator
 
 import typer
 
@@ -16,9 +11,9 @@ from hwdiff.cli.bench import bench_model
 from hwdiff.cli.build import build
 from hwdiff.cli.devices import devices
 from hwdiff.cli.evaluate import eval_command
-from hwdiff.cli.export import export
+from hwdiff.cli.export import build_engine, export
 from hwdiff.cli.finetune import finetune
-from hwdiff.cli.interrupt import Interrupted
+from hwdiff.cli.interrupt import Interrupted, exit_code, stop_signals
 from hwdiff.cli.lazy_coercion import defer_value_checks
 from hwdiff.cli.profiles import profile, profiles_app
 from hwdiff.cli.render import err_console
@@ -67,7 +62,8 @@ app.command(name="eval")(eval_command)
 app.command()(finetune)
 app.command()(export)
 app.command(name="bench-model")(bench_model)
-app.command(name="measure-networks", hidden=True)(measure_networks)
+app.command(name="measure-networks", hidden=True)(measure_networks)  # run on the board by search --verify
+app.command(name="build-engine", hidden=True)(build_engine)  # run on the board by export --remote
 
 
 def _command_name(argv: list[str]) -> str | None:
@@ -75,33 +71,14 @@ def _command_name(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends a command as Ctrl-C does, so each command says what it kept and how to resume.
-
-    Only where nobody set a handler, and only in the main thread (the only one that may set one).
-    """
-    mine = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    if mine:
-        signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        if mine:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     argv = sys.argv[1:] if argv is None else argv
     argv = with_optional_values(argv, _command_name(argv))
     command = typer.main.get_command(app)
+    received: list[int] = []
     try:
-        with _sigterm_as_interrupt():
+        with stop_signals() as received:
             configure_threads(_command_name(argv))  # before any command imports torch
             code = command.main(args=argv, prog_name="hwdiff", standalone_mode=False)
     except HwdiffError as exc:
@@ -115,10 +92,9 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"error: {exc.format_message()}", markup=False)
         sys.exit(exc.exit_code)
     except Interrupted as stop:
-        err_console.print(f"interrupted: {stop.kept}; `hwdiff {shlex.join(argv)}` {stop.next_run}", markup=False,
-                          soft_wrap=True)
-        sys.exit(stop.exit_code)
+        err_console.print(stop.line(argv), markup=False, soft_wrap=True)
+        sys.exit(exit_code(received))
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("interrupted", markup=False)
-        sys.exit(130)
+        sys.exit(exit_code(received))
     sys.exit(code if isinstance(code, int) else 0)

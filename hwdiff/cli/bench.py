@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from hwdiff.cli.interrupt import interruptible
 from hwdiff.cli.render import console, err_console, fmt_ms, print_json, warn
 from hwdiff.errors import HwdiffError
 
@@ -41,27 +42,29 @@ def bench_model(
     from hwdiff.hardware.ssh import Remote
     from hwdiff.hardware.timing import Measurement
 
-    if remote is None:
-        result = run_bench(file, device=device, backend=backend, target=target, threads=threads,
-                           trust_code=trust_code)
-        where = None
-        doc = result.to_json()
-    else:
-        board = Remote(remote, identity=identity, python=remote_python)
-        model = open_exported(file, trust_code)  # the same checks as a local run, before anything is copied
-        files = [model.path] + ([sidecar_path(model.path)] if model.doc is not None else [])
-        options = [word for name, value in (("--device", device), ("--backend", backend), ("--target", target),
-                                            ("--threads", threads)) if value is not None
-                   for word in (name, str(value))] + (["--trust-code"] if trust_code else [])
-        err_console.print(f"copying {model.path.name} to {board.target.url} and measuring it there ...", markup=False)
-        info, remote_doc = bench_remote(board, files, options)
-        result = BenchResult(model=model, backend=remote_doc["backend"], target=remote_doc["target"],
-                             threads=remote_doc["threads"], device=remote_doc["device"],
-                             measurement=Measurement.from_json(remote_doc["measurement"]),
-                             profile=remote_doc["profile"], predicted_ms=remote_doc["predicted_ms"],
-                             notes=remote_doc["notes"])
-        where = f"{board.target.destination} ({info.host})"
-        doc = result.to_json() | {"remote": {"url": board.target.url, **info.to_json(), "file": remote_doc["file"]}}
+    with interruptible("bench-model writes no file, nothing kept", "measures again"):
+        if remote is None:
+            result = run_bench(file, device=device, backend=backend, target=target, threads=threads,
+                               trust_code=trust_code)
+            where = None
+            doc = result.to_json()
+        else:
+            board = Remote(remote, identity=identity, python=remote_python)
+            model = open_exported(file, trust_code)  # the same checks as a local run, before anything is copied
+            files = [model.path] + ([sidecar_path(model.path)] if model.doc is not None else [])
+            options = [word for name, value in (("--device", device), ("--backend", backend), ("--target", target),
+                                                ("--threads", threads)) if value is not None
+                       for word in (name, str(value))] + (["--trust-code"] if trust_code else [])
+            err_console.print(f"copying {model.path.name} to {board.target.url} and measuring it there ...",
+                              markup=False)
+            info, remote_doc = bench_remote(board, files, options)
+            result = BenchResult(model=model, backend=remote_doc["backend"], target=remote_doc["target"],
+                                 threads=remote_doc["threads"], device=remote_doc["device"],
+                                 measurement=Measurement.from_json(remote_doc["measurement"]),
+                                 profile=remote_doc["profile"], predicted_ms=remote_doc["predicted_ms"],
+                                 notes=remote_doc["notes"])
+            where = f"{board.target.destination} ({info.host})"
+            doc = result.to_json() | {"remote": {"url": board.target.url, **info.to_json(), "file": remote_doc["file"]}}
     if json_out:
         print_json(doc)
         return

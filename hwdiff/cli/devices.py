@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from hwdiff.cli.render import console, print_json, warn
+
+if TYPE_CHECKING:
+    from hwdiff.hardware.latency_kind import LatencyKind
 
 
 def _value(value: Any) -> str:
@@ -73,28 +76,35 @@ def devices(
     for line in problems + catalog.problems:
         warn(line)
     spaces: dict[str, set[str]] = {}
+    kinds: dict[str, dict[str, LatencyKind]] = {}  # device -> space -> what its first profile's ms are
     for profile in catalog.profiles:
         spaces.setdefault(profile.device, set()).add(profile.space)
+        kinds.setdefault(profile.device, {}).setdefault(profile.space, profile.latency_kind)
     names = sorted(set(specs) | set(spaces))
     if json_out:
         print_json([
             {**(specs[n].to_json() if n in specs else {"name": n, "kind": "imported"}),
-             "profiled_spaces": sorted(spaces.get(n, ()))}
+             "profiled_spaces": sorted(spaces.get(n, ())),
+             "latency_kinds": {space: kind.to_json() for space, kind in sorted(kinds.get(n, {}).items())}}
             for n in names
         ])
         return
+
+    def profiled(n: str) -> str:
+        return ", ".join(f"{space} ({kind.short})" for space, kind in sorted(kinds.get(n, {}).items())) or "-"
+
     table = Table(title="Devices", title_justify="left")
     for col in ("name", "kind", "description", "profiling", "profiles"):
         table.add_column(col)
     for n in names:
         spec = specs.get(n)
         if spec is None:
-            table.add_row(n, "imported", "(no device spec; profile imported)", "", ", ".join(sorted(spaces[n])))
+            table.add_row(n, "imported", "(no device spec; profile imported)", "", profiled(n))
             continue
         p = spec.profiling
         how = f"{p.get('backend', '?')} {p.get('precision', '?')} b{p.get('batch_size', '?')}"
         name = n + (f" ({', '.join(spec.aliases)})" if spec.aliases else "")
-        table.add_row(name, spec.kind, spec.description, how, ", ".join(sorted(spaces.get(n, ()))) or "-")
+        table.add_row(name, spec.kind, spec.description, how, profiled(n))
     console.print(table)
     console.print(f"{len(names)} devices. Details: hwdiff devices --json. Specs live in the package's devices/ "
                   "and in $HWDIFF_HOME/devices.", markup=False)

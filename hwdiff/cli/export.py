@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
+from hwdiff.cli.interrupt import interruptible
 from hwdiff.cli.render import console, err_console, print_json
+from hwdiff.errors import HwdiffError
 from hwdiff.hardware.onnx_writer import DEFAULT_OPSET
 
 if TYPE_CHECKING:  # torch is imported when the command runs, not for --help
@@ -50,19 +54,33 @@ def export(
                                           "1e-2 fp16); passes when max|y - y_ref| <= atol + rtol * max|y_ref|."),
     opset: int = typer.Option(DEFAULT_OPSET, help="ONNX opset."),
     seed: int = typer.Option(0, help="Seed of random weights (architecture sources) and parity inputs."),
+    remote: str = typer.Option(None, "--remote", help="--format trt: build, check and time the engine on this "
+                               "machine, ssh://user@host[:port], which has the same hwdiff version; the engine and "
+                               "its sidecar are copied back."),
+    identity: Path = typer.Option(None, "--identity", help="Private key for --remote (ssh -i)."),
+    remote_python: str = typer.Option(None, "--remote-python", help="The Python on the remote machine that has "
+                                      "hwdiff (default: python3)."),
     json_out: bool = typer.Option(False, "--json", help="Print the sidecar(s) as JSON."),
 ) -> None:
     """Export a network to ONNX (checked, parity-tested with ONNX Runtime), TorchScript or a TensorRT engine."""
     from hwdiff.deploy.export import ExportOptions
     from hwdiff.deploy.export import export as run_export
     from hwdiff.deploy.source import resolve_source
+    from hwdiff.hardware.ssh import Remote
 
+    if remote is None and (identity is not None or remote_python is not None):
+        raise HwdiffError("--identity and --remote-python go with --remote ssh://user@host; add --remote or drop them")
     options = ExportOptions(format=fmt, precision=precision, batch=batch, dynamic_batch=dynamic_batch,
-                            output=output, atol=atol, rtol=rtol, opset=opset,
-                            seed=seed)
+                            output=output, atol=atol, rtol=rtol, opset=opset, seed=seed)
     options.validate()
+    if remote is not None:
+        options.check_remote()
+        options = dataclasses.replace(options, remote=Remote(remote, identity=identity, python=remote_python))
     model_source = resolve_source(source, space, dataset, seed)
-    result = run_export(model_source, options)
+    if remote is not None:
+        err_console.print(f"building the engine on {options.remote.target.url} ...", markup=False)
+    with interruptible("each file is written whole or not at all; those finished stay", "exports again"):
+        result = run_export(model_source, options)
     err_console.print(f"exported {_describe(model_source)}", markup=False, soft_wrap=True)
     if json_out:
         print_json([r.doc | {"path": str(r.path)} for r in [*result.extra, result]])
@@ -82,4 +100,39 @@ def _print(result: ExportResult) -> None:
     parity = doc["parity"]
     if "max_abs_error" in parity:
         console.print(_parity_line(parity), markup=False, soft_wrap=True)
+    built = doc.get("built_on")
+    if built:
+        where = f"{built['host']}" + (f" ({built['remote']['url']})" if built.get("remote") else "")
+        what = built.get("standin") or f"TensorRT {built['tensorrt']}"
+        console.print(f"built on {where}: {built.get('gpu') or 'no CUDA GPU'}, {what}; runs only there",
+                      markup=False, soft_wrap=True)
+        if parity.get("engine"):
+            console.print(_parity_line(parity["engine"]), markup=False, soft_wrap=True)
+        if doc.get("measurement"):
+            m = doc["measurement"]
+            spread = (f"IQR {m['q1_ms']:.4g}-{m['q3_ms']:.4g} ms" if "q1_ms" in m
+                      else f"min-max {m['min_ms']:.4g}-{m['max_ms']:.4g} ms")
+            console.print(f"engine latency {m['median_ms']:.4g} ms (batch-{doc['input']['example_batch']} latency, "
+                          f"median, {spread}; {m['timer']})", markup=False, soft_wrap=True)
+        elif doc.get("engine_not_run"):
+            console.print(f"engine not run: {doc['engine_not_run']}", markup=False, soft_wrap=True)
     console.print(f"sidecar {result.sidecar}", markup=False, soft_wrap=True)
+
+
+def build_engine(
+    onnx: Path = typer.Argument(..., help="The ONNX model (x.engine.onnx) that hwdiff export wrote."),
+    reference: Path = typer.Option(..., help="Parity reference (.npz: input_i, output_i) computed by hwdiff export."),
+    output: Path = typer.Option(..., "--output", "-o", help="The engine file to write."),
+    precision: str = typer.Option("fp32", help="fp32 or fp16."),
+    batch: int = typer.Option(1, help="The export's batch size."),
+    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="A dynamic batch dimension."),
+    atol: float = typer.Option(..., help="Parity: absolute tolerance."),
+    rtol: float = typer.Option(..., help="Parity: tolerance relative to the largest logit."),
+    json_out: bool = typer.Option(False, "--json", help="Print the build record as JSON."),
+) -> None:
+    """The board's half of `export --format trt --remote`: build, check and time an engine here."""
+    from hwdiff.deploy.engine import board_build
+
+    doc = board_build(onnx, reference, output, precision=precision, batch=batch, dynamic_batch=dynamic_batch,
+                      tolerance=(atol, rtol))
+    print(json.dumps(doc, allow_nan=False) if json_out else f"wrote {output}")

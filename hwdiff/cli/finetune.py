@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hwdiff.cli.interrupt import Interrupted
 from hwdiff.cli.render import console, err_console, print_json
 from hwdiff.deploy.finetune_config import FinetuneConfig
 
@@ -125,18 +127,20 @@ def finetune(
         result = run_finetune(settings, output=output, resume=resume, device=device,
                               progress=None if json_out else _RichProgress(), on_ready=ready)
     except KeyboardInterrupt:
-        run_dir = state.get("run_dir")
-        where = f" --output {run_dir}" if run_dir else ""
-        if run_dir is None or not (Path(run_dir) / "last.pt").exists():
-            err_console.print("interrupted before the first epoch finished: nothing was kept; run the same command "
-                              f"again (once an epoch has finished, `hwdiff finetune{where} --resume` continues)",
-                              markup=False, soft_wrap=True)
-            raise typer.Exit(130) from None
-        err_console.print(f"interrupted: last.pt keeps the last finished epoch; continue with "
-                          f"`hwdiff finetune{where} --resume`", markup=False, soft_wrap=True)
-        raise typer.Exit(130) from None
+        raise _interrupted(state.get("run_dir")) from None
     if result.rank == 0:
         _report(result, json_out)
+
+
+def _interrupted(run_dir: Path | None) -> Interrupted:
+    """What a stopped run kept: ``last.pt`` (continued by ``--output RUN_DIR --resume``) or nothing."""
+    where = ["--output", str(run_dir)] if run_dir else []
+    if run_dir is None or not (Path(run_dir) / "last.pt").exists():
+        resume = shlex.join(["hwdiff", "finetune", *where, "--resume"])
+        return Interrupted("stopped before the first epoch finished, nothing kept",
+                           f"starts it again (once an epoch has finished, `{resume}` continues)")
+    return Interrupted(f"{Path(run_dir) / 'last.pt'} keeps the last finished epoch", "continues from it",
+                       command=["finetune", *where, "--resume"])
 
 
 def _report(result: FinetuneResult, json_out: bool) -> None:

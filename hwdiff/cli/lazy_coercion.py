@@ -4,16 +4,20 @@ typer (0.29) checks each parameter's value with a pydantic ``TypeAdapter``, buil
 it processes, even ``None`` (``--help`` not given, an option without a default), which it returns
 unchecked. Importing pydantic and building adapters for those ``None`` costs about 70 ms of each
 command's start (``hwdiff devices``, ``hwdiff search --help``). ``defer_value_checks`` makes typer
-build the check on the first value that is not ``None``; every value is checked as before. With a
-typer that has no ``typer.core.build_runtime_param`` (older or newer versions) it does nothing.
+build the check on the first value that is not ``None``; every value is checked as before, and a path
+goes through ``user_path`` (empty refused, ``~`` expanded). With a typer that has no
+``typer.core.build_runtime_param`` (older or newer versions) it does nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import PurePath
 from typing import Any
 
 from typer import core as typer_core
+
+from hwdiff.storage import user_path
 
 
 class _DeferredCheck:
@@ -29,7 +33,10 @@ class _DeferredCheck:
             return None  # what typer's own check returns for None, without building anything
         if self._check is None:
             self._check = self._build(self._descriptor)
-        return self._check.coerce(value, param=param, ctx=ctx)
+        coerced = self._check.coerce(value, param=param, ctx=ctx)
+        if isinstance(coerced, PurePath):  # "" is not "." and "~nobody/x" no traceback, for every path option
+            return user_path(value, f"{'/'.join(param.opts)}")
+        return coerced
 
 
 def defer_value_checks() -> None:

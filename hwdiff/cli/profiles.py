@@ -13,8 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hwdiff import __version__
+from hwdiff.cli.interrupt import Interrupted
 from hwdiff.cli.render import console, err_console, fmt_ms, print_json, warn
-from hwdiff.errors import HwdiffError
+from hwdiff.errors import HwdiffError, check_seed
 
 if TYPE_CHECKING:  # the library is imported inside the commands: `hwdiff profiles` needs no torch
     from hwdiff.hardware.fewshot import FewShotProfile
@@ -54,26 +55,30 @@ def list_profiles(
     """List device profiles (the user's first, then the shipped ones)."""
     if ctx.invoked_subcommand:
         return
+    from hwdiff.hardware.devices import check_device_name
     from hwdiff.hardware.profiles import load_catalog, profile_dirs
 
-    if space:
+    if space is not None:  # "" is a name (refused), not "every space"
         from hwdiff.spaces import get_space
 
         get_space(space)
+    if device is not None:
+        check_device_name(device)
     catalog = load_catalog()
     for line in catalog.problems:
         warn(line)
-    rows = [p for p in catalog.profiles if (not space or p.space == space) and (not device or p.device == device)]
+    rows = [p for p in catalog.profiles if space in (None, p.space) and device in (None, p.device)]
     if json_out:
         print_json([{"file": str(p.path), "device": p.device, "space": p.space, "kind": p.kind,
                      "dataset": p.dataset, "entries": p.entries,
-                     "source": p.summary, "validation": p.validation} for p in rows])
+                     "source": p.summary, "validation": p.validation,
+                     "latency_kind": p.latency_kind.to_json()} for p in rows])
         return
     table = Table(title="Profiles", title_justify="left")
-    for col in ("device", "space", "kind", "archs", "source", "validation", "file"):
+    for col in ("device", "space", "kind", "archs", "ms are", "source", "validation", "file"):
         table.add_column(col, overflow="fold")
     for p in rows:
-        table.add_row(p.device, p.space, p.kind, _entries(p), p.summary, _validation(p), p.name)
+        table.add_row(p.device, p.space, p.kind, _entries(p), p.latency_kind.short, p.summary, _validation(p), p.name)
     console.print(table)
     console.print(f"{len(rows)} profiles from {', '.join(str(d) for d in profile_dirs())}", markup=False)
 
@@ -93,6 +98,7 @@ def show_profile(
     doc.pop(profile.kind, None)
     doc["entries"] = len(profile) if hasattr(profile, "__len__") else None
     doc["file"] = str(profile.path)
+    doc["latency_kind"] = profile.latency_kind.to_json()
     if isinstance(profile, LutProfile):
         doc["calibration"] = profile.calibration
         doc["layers"] = [{k: layer[k] for k in ("key", "description", "ms", "method")} for layer in profile.layers]
@@ -106,6 +112,7 @@ def show_profile(
     table.add_column("value", overflow="fold")
     for key in ("device", "space", "dataset", "kind", "unit", "entries", "file"):
         table.add_row(key, "-" if doc.get(key) is None else str(doc[key]))
+    table.add_row("latency kind", profile.latency_kind.label)
     if isinstance(profile, FewShotProfile):
         table.add_row("measured", f"{doc['measured']} networks fitted" +
                       (f", {doc['held_out']} held out" if doc["held_out"] else ""))
@@ -187,8 +194,7 @@ def profile(
     from hwdiff.spaces import get_space
 
     get_space(space)
-    if not 0 <= seed < 2**32:
-        raise HwdiffError(f"--seed must be in 0..{2**32 - 1}, got {seed}")
+    check_seed("--seed", seed)  # here too: before --remote connects or --plan writes
     if remote is None and (identity is not None or remote_python is not None):
         raise HwdiffError("--identity and --remote-python go with --remote ssh://user@host; add --remote or drop them")
     few_shot = _few_shot_options(networks, holdout, plan_csv, validate, from_table)
@@ -209,7 +215,7 @@ def profile(
                               "(drop them, or drop --from-table to measure)")
         from hwdiff.hardware.table_import import import_latency_table
 
-        result = import_latency_table(from_table, device=device, space=space, dataset=dataset or "", out=out,
+        result = import_latency_table(from_table, device=device, space=space, dataset=dataset, out=out,
                                       force=force)
         _print_import(result, json_out)
         return
@@ -260,11 +266,10 @@ def profile(
             report = run_profile(plan, out, force=force, resume=resume, realtime=realtime, progress=progress)
         except KeyboardInterrupt:
             bar.stop()
-            kept = side.exists()
-            err_console.print("interrupted; " + (f"the finished measurements are kept in {side}: run the same "
-                                                 "command with --resume to continue" if kept else
-                                                 "nothing was measured yet"), markup=False)
-            raise typer.Exit(130) from None
+            if not side.exists():
+                raise Interrupted("nothing was measured yet, nothing kept", "starts the run again") from None
+            raise Interrupted(f"the finished measurements are kept in {side}", "continues them",
+                              add_flags=["--resume"]) from None
         except BrokenPipeError:  # whoever reads our output is gone (a dropped --remote connection)
             _drop_stdio()  # the side file was saved on the way out; nobody is left to tell
             raise typer.Exit(141) from None
@@ -443,9 +448,8 @@ def _profile_remote(remote: Remote, options: dict[str, Any], *, out: Path | None
             result = run.run(progress=progress, on_line=board_line)
         except KeyboardInterrupt:
             bar.stop()
-            err_console.print(f"interrupted; {where} keeps what it finished in {run.remote_partial}: run the same "
-                              "command with --resume to continue", markup=False)
-            raise typer.Exit(130) from None
+            raise Interrupted(f"{where} keeps what it finished in {run.remote_partial}", "continues it",
+                              add_flags=["--resume"]) from None
     profile = result.profile
     summary = {**result.summary, "file": str(profile.path), **_kind_summary(profile),
                "validation": profile.validation, **_kind_result(profile),

@@ -25,6 +25,14 @@ def warn(message: str) -> None:
     err_console.print(f"warning: {message}", markup=False)
 
 
+def units_caption(accuracy_metric: str | None, latency_kind: Any) -> str:
+    """The one line under a table that says what its accuracy and its milliseconds are
+    (``latency_kind``: a profile's ``LatencyKind``, or None where unknown)."""
+    parts = [f"accuracy: {accuracy_metric}"] if accuracy_metric else []
+    parts.append(f"ms: {latency_kind.label}" if latency_kind is not None else "ms: latency")
+    return "; ".join(parts)
+
+
 def fmt_ms(value: float) -> str:
     return f"{value:.3g} ms" if value < 100 else f"{value:.0f} ms"
 

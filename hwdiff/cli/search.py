@@ -12,14 +12,15 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainin
 from rich.table import Table
 
 from hwdiff.cli.interrupt import interruptible
-from hwdiff.cli.render import console, err_console, fmt_count, print_json, progress_bar, warn
-from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TIMESTEPS, TrainConfig
+from hwdiff.cli.render import console, err_console, fmt_count, print_json, progress_bar, units_caption, warn
+from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TrainConfig
 from hwdiff.errors import HwdiffError, check_range, check_seed
-from hwdiff.search.config import MAX_SAMPLES, MAX_TRAIN_STEPS, BudgetedConfig
+from hwdiff.search.config import MAX_SAMPLES, BudgetedConfig
 from hwdiff.search.constraints import Constraints, parse_accuracy, parse_latency
 
 if TYPE_CHECKING:
     from hwdiff.generator.train import TrainedModel
+    from hwdiff.hardware.profiles import LatencyKind
     from hwdiff.search.scoring import Candidate
     from hwdiff.search.search import SearchResult
 
@@ -54,6 +55,10 @@ def _model_line(model: TrainedModel | None) -> str:
     if model is None:
         return "generator: pre-trained unlabelled, fine-tuned in rounds on the labels it chose"
     m = model.meta
+    if model.generator.shared:
+        return (f"generator: shared {m['space']}/{m['dataset']} (shipped, no training; learned on "
+                f"{len(m['source_devices'])} devices and {m['synthetic_devices']} synthetic ones; conditioned on "
+                "this device's profile)")
     how = "loaded" if model.reused else f"trained in {m['train_seconds_this_run']:.0f} s"
     return (f"generator: {model.path.name} ({how}; {m['labelled']:,} labelled of {m['training_archs']:,} archs, "
             f"{m['steps_done']} steps)")
@@ -68,7 +73,6 @@ def train(
     json_out: bool = JSON,
 ) -> None:
     """Train the conditional graph-diffusion generator and store it (resumes an interrupted run)."""
-    _check_training_options(labels, seed, train_steps)
     from hwdiff import api
 
     with training_progress(False) as update, interruptible(*_STORED):
@@ -85,36 +89,24 @@ def train(
 _STORED = ("generators trained to the end stay stored, with any training checkpoint", "reuses them")
 
 
-def _check_training_options(labels: int | None, seed: int, train_steps: int | None) -> None:
-    """The options train and search share; ``--labels``' upper bound (what the space lets hwdiff label) is
-    checked by the library."""
-    check_range("--labels", labels, 1)
-    check_seed("--seed", seed)
-    check_range("--train-steps", train_steps, 1, MAX_TRAIN_STEPS)
-
-
-def _guidance(mode: str, weights: str) -> tuple[str, tuple[float, ...]]:
-    """(mode, weights) checked as the sampler will check them, so that bad guidance fails before training."""
-    from hwdiff.diffusion.pipeline import Guidance
-    from hwdiff.generator.scale import CONDITIONS
+def _guidance_weights(weights: str) -> tuple[float, ...]:
+    """``--weights`` as numbers (the library checks them with the guidance mode: ``api.check_guidance``)."""
+    from hwdiff import api
 
     try:
         if not weights.isascii():  # float() reads other scripts' digits too
             raise ValueError("write the weights with ASCII digits")
-        values = tuple(float(w) for w in weights.split(","))
-        if mode == "composed" and len(values) != len(CONDITIONS):
-            raise ValueError(f"composed guidance takes one weight per condition ({', '.join(CONDITIONS)}), "
-                             f"got {len(values)}")
-        Guidance(mode, values)
-        return mode, values
+        return tuple(float(w) for w in weights.split(","))
     except ValueError as exc:
-        raise HwdiffError(f"bad guidance {mode!r} with weights {weights!r}: {exc}; e.g. --guidance joint "
-                          "--weights 2, or --guidance composed --weights 1,3 (accuracy, latency)") from None
+        raise HwdiffError(f"bad guidance weights {weights!r}: {exc}; {api.GUIDANCE_EXAMPLE}") from None
 
 
-def _candidate_table(title: str, candidates: list[Candidate], novelty: bool = True) -> Table:
-    table = Table(title=title, title_justify="left")
-    columns = [("#", "right"), ("arch", "left"), ("accuracy", "right"), ("latency", "right"), ("params", "right")]
+def _candidate_table(title: str, candidates: list[Candidate], accuracy_metric: str, latency_kind: LatencyKind | None,
+                     novelty: bool = True) -> Table:
+    table = Table(title=title, title_justify="left", caption=units_caption(accuracy_metric, latency_kind),
+                  caption_justify="left")
+    columns = [("#", "right"), ("arch", "left"), ("accuracy", "right"),
+               (latency_kind.short if latency_kind else "latency", "right"), ("params", "right")]
     for col, justify in columns + ([("novel", "left")] if novelty else []):
         table.add_column(col, justify=justify, overflow="fold")
     for i, c in enumerate(candidates, 1):
@@ -128,16 +120,18 @@ def _render_search(result: SearchResult) -> None:
     c = result.constraints
     console.print(f"space [bold]{result.space}[/] · dataset [bold]{result.dataset}[/] · device "
                   f"[bold]{result.device}[/] · accuracy = {result.accuracy_metric} · latency from "
-                  f"{result.scored[0].latency_source if result.scored else '-'}", highlight=False)
+                  f"{result.scored[0].latency_source if result.scored else '-'}"
+                  f"{' (' + result.latency_kind.label + ')' if result.latency_kind else ''}", highlight=False)
     console.print(_model_line(result.model), markup=False)
     want = []
     if c.accuracy is not None:
         want.append(f"accuracy ≥ {c.accuracy:.2%}")
     if c.latency_ms is not None:
-        want.append(f"latency ≤ {c.latency_ms:g} ms")
+        want.append(f"{result.latency_kind.short if result.latency_kind else 'latency'} ≤ {c.latency_ms:g} ms")
     console.print("constraints: " + (", ".join(want) or "none (best available)"), markup=False)
     if result.candidates:
-        console.print(_candidate_table("Architectures meeting the constraints", result.candidates))
+        console.print(_candidate_table("Architectures meeting the constraints", result.candidates,
+                                       result.accuracy_metric, result.latency_kind))
     else:
         console.print("[bold red]No sampled architecture meets both constraints.[/]")
         shown = []
@@ -148,7 +142,8 @@ def _render_search(result: SearchResult) -> None:
             shown.append(result.fastest_meeting_accuracy)
             console.print(f"fastest meeting the accuracy: see row {len(shown)}", markup=False)
         if shown:
-            console.print(_candidate_table("Closest alternatives", shown))
+            console.print(_candidate_table("Closest alternatives", shown, result.accuracy_metric,
+                                           result.latency_kind))
     s = result.stats
     console.print(f"samples {s.samples}, valid {s.valid} ({s.valid / s.samples:.0%}), unique {s.unique}, "
                   f"novel {s.novel}, feasible {s.feasible:.0%} of raw samples, {s.seconds:.2f} s "
@@ -177,27 +172,27 @@ def search(
     identity: Path = typer.Option(None, "--identity", help="Private key for --remote (ssh -i)."),
     remote_python: str = typer.Option(None, "--remote-python", help="The Python on the board that has hwdiff "
                                       "(default: python3)."),
+    generator: str = typer.Option("auto", help="shared: the shipped generator for every device (no training); "
+                                               "device: one trained for this device (minutes, once); auto: shared "
+                                               "where one ships and nothing asks to train."),
     json_out: bool = JSON,
 ) -> None:
     """Generate architectures that meet an accuracy target and a latency budget on a device."""
+    from hwdiff import api
+
     constraints = Constraints(parse_accuracy(acc) if acc is not None else None,
                               parse_latency(latency) if latency is not None else None)
-    mode, guide = _guidance(guidance, weights)
-    check_range("--top", top, 1, MAX_SAMPLES)
-    check_range("--samples", samples, 1, MAX_SAMPLES)
-    check_range("--steps", steps, 1, TIMESTEPS, " (the diffusion's timesteps)")
-    _check_training_options(labels, seed, train_steps)
-    from hwdiff import api
     from hwdiff.cli.verify import measuring_progress, render_verification, verify_request
+
+    request = api.SearchRequest(space=space, dataset=dataset, device=device, profile=profile, constraints=constraints,
+                                top=top, samples=samples, labels=labels, seed=seed, guidance=guidance,
+                                weights=_guidance_weights(weights), steps=steps, train_steps=train_steps,
+                                generator=generator, verify=verify_request(verify, remote, identity, remote_python))
     from hwdiff.search.history import save_last_search
     from hwdiff.search.plot import check_writable, plot_search
 
     if plot is not None:
         check_writable(plot)
-    request = api.SearchRequest(space=space, dataset=dataset, device=device, profile=profile, constraints=constraints,
-                                top=top, samples=samples, labels=labels, seed=seed, guidance=mode, weights=guide,
-                                steps=steps, train_steps=train_steps,
-                                verify=verify_request(verify, remote, identity, remote_python))
     with training_progress(json_out) as update, interruptible(*_STORED):
         result = api.search(request, progress=update, on_problem=warn, on_measure=measuring_progress(json_out))
     doc = result.to_json()
@@ -262,9 +257,10 @@ def predict(
     if json_out:
         print_json([{k: v for k, v in c.to_json().items() if k != "novel"} for c in scored])
         return
+    kind = ctx.profile.latency_kind
     console.print(f"space {space} · dataset {ctx.dataset} ({ctx.oracle.metric}) · device {ctx.device} "
-                  f"({scored[0].latency_source})", markup=False)
-    console.print(_candidate_table("Predictions", scored, novelty=False))
+                  f"({scored[0].latency_source}, {kind.label})", markup=False)
+    console.print(_candidate_table("Predictions", scored, ctx.oracle.metric, kind, novelty=False))
 
 
 def bench_search(
@@ -274,6 +270,8 @@ def bench_search(
     quantile: list[int] = typer.Option(None, help="Latency-budget quantiles in percent (repeatable)."),
     samples: int = typer.Option(1000, help="Samples per search."),
     seed: int = SEED,
+    generator: str = typer.Option("device", help="device: train (or load) one generator per device; shared: the "
+                                                 "shipped generator for every device."),
     json_out: bool = JSON,
 ) -> None:
     """Benchmark search: training time, archs/s, feasible share, and regret (nb201) or the margin over the
@@ -286,28 +284,34 @@ def bench_search(
     check_seed("--seed", seed)
     for q in quantile or ():
         check_range("--quantile", q, 1, 99, " (percent)")
+    if generator not in ("device", "shared"):
+        raise HwdiffError(f"--generator {generator!r} is not known; accepted: device, shared")
 
     def show(row: object) -> None:
         if not json_out:
             err_console.print(f"  {row}", markup=False)
 
-    doc = PROTOCOLS[space](dataset, device, quantile, samples, seed, show)
+    with interruptible(f"{_STORED[0]}; the benchmark's figures are not kept", f"{_STORED[1]} and measures again"):
+        doc = PROTOCOLS[space](dataset, device, quantile, samples, seed, show, generator)
     if json_out:
         print_json(doc)
         return
     _BENCH_TABLES[space](doc)
     for t in doc["training"]:
-        console.print(f"training {t['dataset']}/{t['device']}: {t['train_seconds']:.0f} s, {t['steps']} steps"
-                      f"{' (loaded)' if t['reused'] else ''}", markup=False)
+        how = "shared generator, shipped" if t["generator"] == "shared" else \
+            f"{t['train_seconds']:.0f} s{' (loaded)' if t['reused'] else ''}"
+        console.print(f"training {t['dataset']}/{t['device']}: {how}, {t['steps']} steps", markup=False)
 
 
 def _render_nb201_bench(doc: dict) -> None:
-    table = Table(title="Search under a latency budget (nb201, 200-epoch test accuracy)", title_justify="left")
-    for col in ("dataset", "device", "quantile", "budget", "feasible", "regret (pp)", "best", "returned", "unique"):
+    table = Table(title="Search under a latency budget (nb201, 200-epoch test accuracy)", title_justify="left",
+                  caption=_bench_caption(doc), caption_justify="left")
+    for col in ("dataset", "device", "quantile", "budget", "ms are", "feasible", "regret (pp)", "best", "returned",
+                "unique"):
         table.add_column(col, justify="right")
     for r in doc["budgets"]:
         table.add_row(r["dataset"], r["device"], f"{r['quantile']}%", f"{r['budget_ms']:.3g} ms",
-                      f"{r['feasible']:.1%}", f"{r['regret']:.2f}", f"{r['best_feasible']:.2f}",
+                      _latency_short(r), f"{r['feasible']:.1%}", f"{r['regret']:.2f}", f"{r['best_feasible']:.2f}",
                       "-" if r["returned"] is None else f"{r['returned']:.2f}", str(r["unique"]))
     console.print(table)
     for r in doc["sampling"]:
@@ -319,12 +323,14 @@ def _render_nb201_bench(doc: dict) -> None:
 
 
 def _render_effnet_bench(doc: dict) -> None:
-    table = Table(title="Search under a latency budget (effnet, predicted proxy-trained top-1)", title_justify="left")
-    for col in ("device", "quantile", "budget", "feasible", "top-1 predicted", "best record predicted",
+    table = Table(title="Search under a latency budget (effnet, predicted proxy-trained top-1)", title_justify="left",
+                  caption=_bench_caption(doc), caption_justify="left")
+    for col in ("device", "quantile", "budget", "ms are", "feasible", "top-1 predicted", "best record predicted",
                 "its measured", "margin (pp)", "archs/s"):
         table.add_column(col, justify="right")
     for r in doc["budgets"]:
-        table.add_row(r["device"], f"{r['quantile']}%", f"{r['budget_ms']:.3g} ms", f"{r['feasible']:.1%}",
+        table.add_row(r["device"], f"{r['quantile']}%", f"{r['budget_ms']:.3g} ms", _latency_short(r),
+                      f"{r['feasible']:.1%}",
                       "-" if r["returned_predicted"] is None else f"{r['returned_predicted']:.2f}",
                       f"{r['record_predicted']:.2f}", f"{r['record_measured']:.2f}",
                       "-" if r["margin"] is None else f"{r['margin']:+.2f}", f"{r['archs_per_second']:.0f}")
@@ -333,6 +339,22 @@ def _render_effnet_bench(doc: dict) -> None:
     console.print(f"every top-1 at least as good as the best record: {s['all_at_least_best_record']}; "
                   f"smallest margin {s['min_margin']}; slowest sampling {s['min_archs_per_second']:.0f} archs/s",
                   markup=False)
+
+
+def _latency_short(row: dict) -> str:
+    from hwdiff.hardware.latency_kind import LatencyKind
+
+    return LatencyKind.from_json(row["latency_kind"]).short
+
+
+def _bench_caption(doc: dict) -> str:
+    """Accuracy kind(s) and every latency kind of the benchmark's devices, once under the table."""
+    from hwdiff.hardware.latency_kind import LatencyKind
+
+    metrics = sorted({r["accuracy_metric"] for r in doc["budgets"]})
+    kinds = {r["device"]: LatencyKind.from_json(r["latency_kind"]).label for r in doc["budgets"]}
+    return (f"accuracy: {'; '.join(metrics)}; ms: "
+            + "; ".join(f"{device} {label}" for device, label in kinds.items()))
 
 
 _BENCH_TABLES = {"nb201": _render_nb201_bench, "effnet": _render_effnet_bench}  # one per benchmark protocol

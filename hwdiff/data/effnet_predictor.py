@@ -28,12 +28,14 @@ from torch import nn
 
 from hwdiff.errors import HwdiffError
 from hwdiff.spaces.effnet.features import FEATURES_VERSION, arch_features
+from hwdiff.spaces.effnet.space import B0
 from hwdiff.storage import atomic_path, atomic_write_text
 
 TABLES = Path(__file__).resolve().parent / "tables"
 WEIGHTS_PATH = TABLES / "effnet_predictor.npz"
 META_PATH = TABLES / "effnet_predictor.json"
 METRIC_LABEL = "proxy-trained ImageNet top-1 (predicted)"
+B0_FULLY_TRAINED_TOP1 = 0.771  # EfficientNet-B0's published ImageNet top-1 (Tan & Le, ICML 2019), for messages
 TARGET = "val_top1"
 
 
@@ -194,4 +196,11 @@ class EffNetPredictedAccuracy:
     def value_range(self) -> tuple[float, float]:
         low, high = self.predictor.meta["value_range"]
         return low / 100.0, high / 100.0
+
+    def scale_note(self) -> str:
+        """Accel-NASBench's proxy training sits well below full ImageNet training: EfficientNet-B0 is the yardstick."""
+        b0 = float(self.predict([B0])[0][0])
+        return (f"this is the proxy-training scale (Accel-NASBench's short proxy training, not full ImageNet "
+                f"training): EfficientNet-B0 ({B0}) predicts {b0:.2%} on it, while fully trained it reaches "
+                f"about {B0_FULLY_TRAINED_TOP1:.1%}")
 

@@ -27,6 +27,9 @@ class AccuracyOracle(Protocol):
     def value_range(self) -> tuple[float, float]:
         """The lowest and highest accuracy this oracle can report (fractions)."""
 
+    def scale_note(self) -> str | None:
+        """Where the metric's scale sits against a well-known network, when it is not the usual one (or None)."""
+
 
 class NB201TableAccuracy:
     """NAS-Bench-201 accuracies looked up in the shipped table."""
@@ -51,3 +54,7 @@ class NB201TableAccuracy:
 
     def value_range(self) -> tuple[float, float]:
         return float(self._values.min()), float(self._values.max())
+
+    def scale_note(self) -> None:
+        """The table's own figures are the scale (the metric says which epoch count and split)."""
+        return None

@@ -162,6 +162,9 @@ def make_runner(model: ExportedFile, backend: str, target: str, threads: int):
             warnings.simplefilter("ignore")
             module = torch.jit.load(str(model.path), map_location=target).eval()
         return TorchRunner(module, _example(model, target))
+    from hwdiff.deploy.engine import check_engine_here
+
+    check_engine_here(model.path, model.doc)  # built for this GPU and TensorRT, sidecar intact: else one line
     import tensorrt as trt
 
     if model.doc and model.doc["input"]["shape"][0] == "dynamic":
@@ -218,10 +221,10 @@ def bench_model(path: str | Path, *, device: str | None = None, backend: str | N
     """Measure ``path`` and compare with ``device``'s profile prediction for its architecture."""
     model = open_exported(path, trust_code)
     notes = list(model.notes)
-    backend = backend or BACKENDS_BY_FORMAT[model.format][0]
+    backend = BACKENDS_BY_FORMAT[model.format][0] if backend is None else backend  # "" is refused, not the default
     if target is None:
         target = "cuda" if model.format == "trt" or backend == "onnxruntime-trt" else None
-    device_name = device or ("cuda" if target == "cuda" else "cpu")
+    device_name = ("cuda" if target == "cuda" else "cpu") if device is None else device
     spec = get_device(device_name)
     if target is None:
         target = "cuda" if spec.kind in GPU_KINDS else "cpu"
@@ -241,7 +244,8 @@ def bench_model(path: str | Path, *, device: str | None = None, backend: str | N
         if isinstance(batch, int) and batch != model.input_shape[0]:
             notes.append(f"the profile {profile.name} was measured at batch {batch}, this file runs batch "
                          f"{model.input_shape[0]}")
-    threads = threads or _default_threads(profile.provenance if profile else None, spec.profiling.get("threads"))
+    if threads is None:
+        threads = _default_threads(profile.provenance if profile else None, spec.profiling.get("threads"))
     if not 1 <= threads <= MAX_THREADS:
         raise HwdiffError(f"--threads must be between 1 and {MAX_THREADS} (got {threads})")
     runner = make_runner(model, backend, target, threads)

@@ -60,7 +60,7 @@ def summarize_network(arch: str, space: str, dataset: str | None = None, device:
     ``dataset`` defaults to the space's first one (nb201: cifar10, effnet: imagenet).
     """
     sp = get_space(space)
-    dataset = dataset or sp.default_dataset
+    dataset = sp.dataset_name(dataset)
     info = sp.dataset(dataset)
     canonical = sp.canonical(arch)
     oracle = sp.accuracy_oracle(dataset)

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from hwdiff.errors import HwdiffError
+from hwdiff.storage import user_path
 
 CIFAR_FOLDERS = {"cifar-10-batches-py": "torch/cifar10", "cifar-100-python": "torch/cifar100"}
 VAL_NAMES = ("val", "validation", "valid")
@@ -76,7 +77,7 @@ class ImageData:
 
 def open_image_data(path: str | os.PathLike) -> ImageData:
     """Check a data directory and say precisely what is wrong with it; nothing is loaded yet."""
-    root = Path(path).expanduser()
+    root = user_path(path, "--data")
     expected = "expected an ImageFolder tree DIR/train/CLASS/*.jpg (and DIR/val/CLASS/*.jpg) or a CIFAR " \
                "'cifar-10-batches-py' / 'cifar-100-python' folder"
     if not root.exists():

@@ -7,8 +7,10 @@
 * **torchscript** -- ``torch.jit.trace`` (deprecated in PyTorch, kept for C++/LibTorch deployment),
   with the same parity check against eager PyTorch.
 * **trt** -- the ONNX model first (kept beside the engine), then an engine through TensorRT
-  (``hwdiff.hardware.trt_engine``, the profiling backend's builder too); where TensorRT is missing
-  the ONNX model is still written.
+  (``hwdiff.hardware.trt_engine``, the profiling backend's builder too), checked against PyTorch and
+  timed where a GPU can run it (``hwdiff.deploy.engine``); with ``remote`` all of that happens on
+  the board (``hwdiff.deploy.engine_remote``). The sidecar's ``built_on`` names the host, GPU and
+  TensorRT version the engine is bound to. Where TensorRT is missing the ONNX model is still written.
 
 Every file gets a JSON sidecar ``FILE.json``: source, architecture, exporter and versions, opset,
 precision, input shape, parity figures, checksum. Files are written through a temporary name, so a
@@ -20,10 +22,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,9 +33,12 @@ from torch import nn
 
 from hwdiff import __version__
 from hwdiff.deploy.source import ModelSource
-from hwdiff.errors import HwdiffError
+from hwdiff.errors import HwdiffError, check_seed
 from hwdiff.hardware.onnx_writer import DEFAULT_OPSET, EXPORTER, OPSETS, quiet, write_onnx
 from hwdiff.storage import atomic_path, atomic_write_text, check_writable_dir, user_dir, utc_timestamp
+
+if TYPE_CHECKING:
+    from hwdiff.hardware.ssh import Remote
 
 PRECISIONS = ("fp32", "fp16")
 # Parity passes when max |y - y_ref| <= atol + rtol * max |y_ref|. fp32: 1e-4 absolute (this project's target),
@@ -46,6 +51,7 @@ MAX_DYNAMIC_BATCH = 4096
 # A parity tolerance above this (1.0 absolute, or 100 % of the largest logit) lets any output pass.
 MAX_TOLERANCE = 1.0
 SIDECAR_SCHEMA = "hwdiff.export"
+SEAL_KEY = "sidecar_sha256"
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class ExportOptions:
     opset: int = DEFAULT_OPSET
     parity_inputs: int = 3
     seed: int = 0
+    remote: Remote | None = None  # trt: build, check and time the engine on this board (hwdiff.deploy.engine_remote)
 
     def tolerance(self, precision: str | None = None) -> tuple[float, float]:
         """(atol, rtol) for a file of ``precision`` (default: the requested one)."""
@@ -67,7 +74,14 @@ class ExportOptions:
         return (self.atol if self.atol is not None else DEFAULT_ATOL[precision],
                 self.rtol if self.rtol is not None else DEFAULT_RTOL[precision])
 
+    def check_remote(self) -> None:
+        """``--remote`` is for engines only (an ONNX model or TorchScript file runs anywhere: export it here)."""
+        if self.format != "trt":
+            raise HwdiffError(f"--remote builds TensorRT engines on the board; it goes with --format trt, not "
+                              f"{self.format} (export {self.format} here and copy the file)")
+
     def validate(self) -> None:
+        check_seed("--seed", self.seed)
         if self.format not in _EXPORTERS:
             raise HwdiffError(f"unknown --format {self.format!r}; accepted: {', '.join(_EXPORTERS)}")
         if self.precision not in PRECISIONS:
@@ -78,6 +92,8 @@ class ExportOptions:
             raise HwdiffError(f"--atol must be positive and at most {MAX_TOLERANCE:g} (got {self.atol})")
         if self.rtol is not None and not 0 <= self.rtol <= MAX_TOLERANCE:
             raise HwdiffError(f"--rtol must be >= 0 and at most {MAX_TOLERANCE:g} (got {self.rtol})")
+        if self.remote is not None:
+            self.check_remote()
         if not OPSETS[0] <= self.opset <= OPSETS[1]:
             raise HwdiffError(f"--opset {self.opset} is outside what this exporter writes ({OPSETS[0]} to {OPSETS[1]})")
 
@@ -145,10 +161,25 @@ def export(source: ModelSource, options: ExportOptions) -> ExportResult:
     path = resolve_output(source, options)
     exporter = _EXPORTERS[options.format]
     fields, extra = exporter.run(source, options, path)
-    doc = _sidecar(source, options, path, fields)
+    doc = seal(_sidecar(source, options, path, fields))
     side = sidecar_path(path)
     atomic_write_text(side, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return ExportResult(path=path, sidecar=side, doc=doc, extra=extra)
+
+
+def _doc_sha256(doc: dict[str, Any]) -> str:
+    body = {k: v for k, v in doc.items() if k != SEAL_KEY}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
+
+def seal(doc: dict[str, Any]) -> dict[str, Any]:
+    """The sidecar with the SHA-256 of its own content (``sidecar_sha256``): an edited sidecar shows."""
+    return {**doc, SEAL_KEY: _doc_sha256(doc)}
+
+
+def sealed(doc: dict[str, Any]) -> bool:
+    """Whether ``doc`` is as ``hwdiff export`` wrote it (an integrity check against edits, not a signature)."""
+    return isinstance(doc.get(SEAL_KEY), str) and doc[SEAL_KEY] == _doc_sha256(doc)
 
 
 def file_sha256(path: Path) -> str:
@@ -193,27 +224,38 @@ def _parity_inputs(source: ModelSource, options: ExportOptions) -> list[torch.Te
 
 def compare(reference: nn.Module, candidate: Callable[[torch.Tensor], np.ndarray], inputs: list[torch.Tensor],
             tolerance: tuple[float, float], what: str) -> dict[str, Any]:
-    """Max abs and relative error of ``candidate`` against the fp32 PyTorch ``reference``; raise above tolerance.
+    """Max abs and relative error of ``candidate`` against the fp32 PyTorch ``reference``; raise above tolerance."""
+    def pairs():
+        with torch.no_grad():
+            for x in inputs:
+                yield reference(x).float().numpy(), candidate(x)
+
+    return compare_outputs(pairs(), [list(x.shape) for x in inputs], tolerance, what)
+
+
+def compare_outputs(pairs: Iterable[tuple[np.ndarray, Any]], shapes: list[list[int]], tolerance: tuple[float, float],
+                    what: str) -> dict[str, Any]:
+    """Parity of (PyTorch reference, candidate) output pairs; raise above tolerance.
 
     The relative error is ``max |y - y_ref| / max |y_ref|`` (per input, the worst kept): element-wise
-    ratios blow up on logits near zero and say nothing.
+    ratios blow up on logits near zero and say nothing. The references may come from another machine
+    (an engine built on the board is checked there against outputs computed here).
     """
     atol, rtol = tolerance
     max_abs = max_rel = 0.0
     passed = True
-    with torch.no_grad():
-        for x in inputs:
-            ref = reference(x).float().numpy()
-            got = np.asarray(candidate(x), dtype=np.float32)
-            if got.shape != ref.shape:
-                raise HwdiffError(f"{what} returns shape {got.shape}, PyTorch {ref.shape}; the export is wrong")
-            err = float(np.max(np.abs(got - ref)))
-            scale = float(np.max(np.abs(ref)))
-            passed = passed and bool(np.isfinite(err)) and err <= atol + rtol * scale
-            max_abs = max(max_abs, err)
-            max_rel = max(max_rel, err / max(scale, 1e-12))
+    for ref, got in pairs:
+        ref = np.asarray(ref, dtype=np.float32)
+        got = np.asarray(got, dtype=np.float32)
+        if got.shape != ref.shape:
+            raise HwdiffError(f"{what} returns shape {got.shape}, PyTorch {ref.shape}; the export is wrong")
+        err = float(np.max(np.abs(got - ref)))
+        scale = float(np.max(np.abs(ref)))
+        passed = passed and bool(np.isfinite(err)) and err <= atol + rtol * scale
+        max_abs = max(max_abs, err)
+        max_rel = max(max_rel, err / max(scale, 1e-12))
     result = {"against": f"PyTorch {torch.__version__} eager fp32 on CPU", "runtime": what,
-              "inputs": [list(x.shape) for x in inputs], "max_abs_error": max_abs, "max_rel_error": max_rel,
+              "inputs": shapes, "max_abs_error": max_abs, "max_rel_error": max_rel,
               "atol": atol, "rtol": rtol, "rule": TOLERANCE_RULE, "passed": passed}
     if not passed:
         raise HwdiffError(f"parity check failed: {what} differs from PyTorch by max abs {max_abs:.3g} "
@@ -297,19 +339,50 @@ def _export_torchscript(source: ModelSource, options: ExportOptions, path: Path)
 
 @register_exporter("trt", ".engine")
 def _export_trt(source: ModelSource, options: ExportOptions, path: Path) -> tuple[dict[str, Any], list]:
-    from hwdiff.hardware.trt_engine import TensorRTMissing, build_engine, find_tensorrt, onnx_precision
+    from hwdiff.deploy.engine import build_checked_engine
+    from hwdiff.hardware.trt_engine import TensorRTMissing, find_builder
 
-    tensorrt = find_tensorrt()
-    # TensorRT 10 lowers an fp32 network with the FP16 builder flag; strongly typed networks (TensorRT 11)
-    # take their precision from the ONNX model, so that one is exported in fp16.
-    onnx_dtype = onnx_precision(options.precision, bool(tensorrt and tensorrt.strongly_typed))
-    onnx_path = path.with_name(path.name + ".onnx")  # the ONNX model behind the engine: x.engine.onnx
-    onnx_result = export(source, dataclasses.replace(options, format="onnx", precision=onnx_dtype,
-                                                     output=onnx_path))
-    if tensorrt is None:
+    if options.remote is not None:
+        from hwdiff.deploy.engine_remote import export_trt_remote
+
+        return export_trt_remote(source, options, path)
+    builder = find_builder()
+    onnx_result = export_engine_onnx(source, options, path, bool(builder and builder.strongly_typed))
+    if builder is None:
         raise TensorRTMissing(onnx_result.path)
-    engine = build_engine(tensorrt, onnx_result.path, path, options.precision, batch=options.batch,
-                          dynamic_batch=options.dynamic_batch, input_size=source.input_size,
-                          max_batch=max(options.batch, 32) if options.dynamic_batch else options.batch)
-    return {"exporter": {"name": "tensorrt", **engine}, "onnx": onnx_result.path.name, "onnx_precision": onnx_dtype,
-            "parity": {"onnx": onnx_result.doc["parity"], "engine": None}}, [onnx_result]
+    inputs, outputs = reference_outputs(source, options)
+    fields = build_checked_engine(builder, onnx_result.path, path, inputs, outputs, precision=options.precision,
+                                  batch=options.batch, dynamic_batch=options.dynamic_batch,
+                                  tolerance=options.tolerance())
+    return engine_fields(fields, onnx_result), [onnx_result]
+
+
+def export_engine_onnx(source: ModelSource, options: ExportOptions, engine_path: Path,
+                       strongly_typed: bool) -> ExportResult:
+    """The ONNX model behind an engine, ``x.engine.onnx``, in the precision the engine's TensorRT needs.
+
+    TensorRT 10 lowers an fp32 network with the FP16 builder flag; strongly typed networks (TensorRT 11)
+    take their precision from the ONNX model, so that one is exported in fp16.
+    """
+    from hwdiff.hardware.trt_engine import onnx_precision
+
+    onnx_dtype = onnx_precision(options.precision, strongly_typed)
+    return export(source, dataclasses.replace(options, format="onnx", precision=onnx_dtype, remote=None,
+                                              output=engine_path.with_name(engine_path.name + ".onnx")))
+
+
+def reference_outputs(source: ModelSource, options: ExportOptions) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The parity inputs and eager fp32 PyTorch's outputs on them, for an engine checked where it is built."""
+    reference = source.build()
+    inputs = _parity_inputs(source, options)
+    with torch.no_grad():
+        outputs = [reference(x).float().numpy() for x in inputs]
+    return [x.numpy() for x in inputs], outputs
+
+
+def engine_fields(built: dict[str, Any], onnx_result: ExportResult) -> dict[str, Any]:
+    """An engine's sidecar fields from its build record (``hwdiff.deploy.engine.build_checked_engine``)."""
+    return {"exporter": built["exporter"], "built_on": built["built_on"], "onnx": onnx_result.path.name,
+            "onnx_precision": onnx_result.doc["onnx_precision"],
+            "parity": {"onnx": onnx_result.doc["parity"], "engine": built["engine_parity"]},
+            "engine_not_run": built["engine_not_run"], "measurement": built["engine_measurement"]}

@@ -14,6 +14,7 @@ from hwdiff.deploy.checkpoint import load_checkpoint
 from hwdiff.errors import HwdiffError
 from hwdiff.search.history import last_best_arch
 from hwdiff.spaces import get_space
+from hwdiff.storage import user_path
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".pth.tar", ".ckpt")
 
@@ -72,21 +73,25 @@ def resolve_source(source: str | None, space: str | None = None, dataset: str | 
     if source is None:
         arch, doc = last_best_arch()
         searched = doc["space"]
-        if space and space != searched:
+        if space is not None and space != searched:
             raise HwdiffError(f"the last search was over space {searched!r}, not {space!r}; give an architecture "
                               "to export another space")
-        return _from_arch(arch, searched, dataset or doc.get("dataset"), seed, kind="last-search",
+        return _from_arch(arch, searched, doc.get("dataset") if dataset is None else dataset, seed, kind="last-search",
                           device=doc.get("device"))
-    path = Path(source).expanduser()
+    space_name = "nb201" if space is None else space  # "" is a name (refused), not the default
+    try:
+        path = user_path(source, "SOURCE")
+    except HwdiffError:  # "" or "~nobody/x": not a file; an architecture string, or refused as one
+        return _from_arch(source, space_name, dataset, seed)
     if path.exists() or source.endswith(CHECKPOINT_SUFFIXES):
         return _from_checkpoint(path, space, dataset)
-    return _from_arch(source, space or "nb201", dataset, seed)
+    return _from_arch(source, space_name, dataset, seed)
 
 
 def _from_arch(arch: str, space: str, dataset: str | None, seed: int, kind: str = "arch",
                device: str | None = None) -> ModelSource:
     sp = get_space(space)
-    dataset = dataset or next(iter(sp.datasets))
+    dataset = sp.dataset_name(dataset)
     info = sp.dataset(dataset)
     return ModelSource(kind=kind, space=space, dataset=dataset, arch=sp.canonical(arch),
                        num_classes=info.num_classes, input_size=tuple(info.input_size),
@@ -97,7 +102,7 @@ def _from_checkpoint(path: Path, space: str | None, dataset: str | None) -> Mode
     ckpt = load_checkpoint(path)
     config = ckpt["config"]
     for name, given, saved in (("space", space, config["space"]), ("dataset", dataset, ckpt.get("dataset"))):
-        if given and given != saved:
+        if given is not None and given != saved:
             raise HwdiffError(f"checkpoint {ckpt['path']} is a {name} {saved!r} network; drop --{name} "
                               f"or give {saved!r}")
     use_ema = ckpt.get("ema") is not None

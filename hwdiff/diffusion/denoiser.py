@@ -30,9 +30,23 @@ class DenoiserConfig:
     layers: int = 3
     num_conditions: int = 2
     dropout: float = 0.0
+    condition_dims: tuple[int, ...] = ()  # numbers in each condition's value; () = one number each
+
+    @property
+    def condition_widths(self) -> tuple[int, ...]:
+        return self.condition_dims or (1,) * self.num_conditions
 
     def to_json(self) -> dict:
-        return asdict(self)
+        doc = asdict(self)
+        if not self.condition_dims:  # scalar conditions only: the JSON (and stored models' keys) of before
+            del doc["condition_dims"]
+        else:
+            doc["condition_dims"] = list(self.condition_dims)
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict) -> DenoiserConfig:
+        return cls(**{**doc, "condition_dims": tuple(doc.get("condition_dims", ()))})
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -113,14 +127,17 @@ class GraphDenoiser(nn.Module):
         self.node_in = nn.Linear(sum(layout.node_classes) + 1, d)  # + "generated" flag
         self.position = nn.Parameter(torch.randn(n, d) * 0.02)
         self.edge_in = nn.Linear(2 * layout.edge_classes + 1, de)  # i->j, j->i, "generated" flag
-        self.global_in = nn.Sequential(nn.Linear(dg + 2 * cfg.num_conditions, dg), nn.GELU(), nn.Linear(dg, dg))
+        if len(cfg.condition_widths) != cfg.num_conditions:
+            raise ValueError(f"condition_dims {cfg.condition_dims} does not give {cfg.num_conditions} conditions")
+        cond_in = sum(cfg.condition_widths) + cfg.num_conditions  # values, then one present-flag per condition
+        self.global_in = nn.Sequential(nn.Linear(dg + cond_in, dg), nn.GELU(), nn.Linear(dg, dg))
         self.layers = nn.ModuleList(GraphTransformerLayer(cfg, layout.has_free_edges) for _ in range(cfg.layers))
         self.node_heads = nn.ModuleList(nn.Linear(d, k) for k in layout.node_classes)
         self.edge_head = nn.Linear(de, layout.edge_classes)
 
     def forward(self, graphs: GraphBatch, t: torch.Tensor, conditions: torch.Tensor
                 ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """``t`` in [0, 1] (``[B]``); ``conditions`` ``[B, 2C]`` = (value, present) per condition."""
+        """``t`` in [0, 1] (``[B]``); ``conditions`` = ``condition_tensor(values, present, widths)``."""
         lay = self.layout
         b, n = graphs.nodes.shape[:2]
         node_mask = lay.node_mask.to(graphs.nodes.device)

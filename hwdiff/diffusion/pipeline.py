@@ -37,10 +37,18 @@ class Guidance:
             raise ValueError(f"guidance weights must be finite numbers, got {', '.join(map(str, self.weights))}")
 
 
-def condition_tensor(values: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-    """(values ``[B, C]``, present ``[B, C]`` bool) -> the denoiser's ``[B, 2C]`` input."""
+def condition_tensor(values: torch.Tensor, present: torch.Tensor, widths: tuple[int, ...] = ()) -> torch.Tensor:
+    """(values ``[B, D]``, present ``[B, C]`` bool) -> the denoiser's ``[B, D + C]`` input: per condition
+    its value(s) zeroed when absent, then its present-flag. ``widths``: the numbers in each condition's
+    value (sum D); empty means one number each."""
+    widths = widths or (1,) * present.shape[1]
     present = present.float()
-    return torch.stack([values.float() * present, present], dim=-1).flatten(1)
+    parts, start = [], 0
+    for k, width in enumerate(widths):
+        flag = present[:, k:k + 1]
+        parts += [values[:, start:start + width].float() * flag, flag]
+        start += width
+    return torch.cat(parts, dim=1)
 
 
 class GuidedSampler:
@@ -57,7 +65,7 @@ class GuidedSampler:
 
     def _guided_logits(self, model: GraphDenoiser, graphs: GraphBatch, t: torch.Tensor, values: torch.Tensor,
                        present: torch.Tensor, guidance: Guidance) -> tuple[list[torch.Tensor], torch.Tensor]:
-        b, c = values.shape
+        b, c = present.shape
         none = torch.zeros_like(present)
         if not present.any():
             variants, coefs = [none], [1.0]
@@ -76,7 +84,8 @@ class GuidedSampler:
                     coefs.append(guidance.weights[k])
                     coefs[0] -= guidance.weights[k]
         reps = len(variants)
-        cond = torch.cat([condition_tensor(values, v) for v in variants])
+        widths = model.cfg.condition_widths
+        cond = torch.cat([condition_tensor(values, v, widths) for v in variants])
         big = GraphBatch(graphs.nodes.repeat(reps, 1, 1), graphs.edges.repeat(reps, 1, 1))
         node_logits, edge_logits = model(big, t.repeat(reps), cond)
 
@@ -90,7 +99,7 @@ class GuidedSampler:
     def sample(self, model: GraphDenoiser, values: torch.Tensor, present: torch.Tensor,
                guidance: Guidance = Guidance(), generator: torch.Generator | None = None,
                batch_size: int = 1000) -> GraphBatch:
-        """One graph per row of ``values``/``present`` (``[B, C]``; normalised condition values)."""
+        """One graph per row of ``values`` (``[B, D]``, normalised) and ``present`` (``[B, C]``)."""
         model.eval()
         device = next(model.parameters()).device
         out = []

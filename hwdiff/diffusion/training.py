@@ -41,10 +41,13 @@ class TrainState:
 
 @dataclass
 class ConditionedGraphs:
-    """Training data: graphs with normalised condition values and present-flags (``[M, C]``).
+    """Training data: rows of normalised condition values (``[M, D]``) and present-flags (``[M, C]``),
+    each row for one graph.
 
-    ``direction`` (``[C]``): 0 = condition on the value, +1 = on an upper bound, -1 = on a lower bound.
-    ``weights`` (``[M]``): how often each graph is drawn (default uniform), e.g. to show the few
+    ``graph_index`` (``[M]``): the graph of each row, when graphs have several rows (the same graph
+    under several settings of a condition); default: row ``i`` is graph ``i``.
+    ``direction`` (``[D]``): 0 = condition on the value, +1 = on an upper bound, -1 = on a lower bound.
+    ``weights`` (``[M]``): how often each row is drawn (default uniform), e.g. to show the few
     labelled graphs of a budgeted search as often as the many unlabelled ones.
     """
 
@@ -53,9 +56,13 @@ class ConditionedGraphs:
     present: torch.Tensor
     direction: torch.Tensor | None = None
     weights: torch.Tensor | None = None
+    graph_index: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return len(self.graphs)
+        return len(self.values)
+
+    def rows(self, idx: torch.Tensor) -> GraphBatch:
+        return self.graphs[idx if self.graph_index is None else self.graph_index[idx]]
 
 
 def _lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
@@ -113,8 +120,8 @@ def train_denoiser(model: GraphDenoiser, transitions: MarginalTransitions, data:
         if data.direction is not None:
             noise = torch.randn(values.shape, generator=generator).abs() * cfg.bound_jitter
             values = values + data.direction * noise
-        cond = condition_tensor(values, present)
-        loss = denoising_loss(model, transitions, data.graphs[idx], cond, generator, cfg.edge_loss_weight)
+        cond = condition_tensor(values, present, model.cfg.condition_widths)
+        loss = denoising_loss(model, transitions, data.rows(idx), cond, generator, cfg.edge_loss_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

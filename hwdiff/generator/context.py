@@ -29,7 +29,7 @@ def resolve_context(space: str, dataset: str | None, device: str | None, profile
                     ) -> SearchContext:
     """Names -> objects; ``dataset``/``device`` None mean the space's defaults (printed by the commands)."""
     sp = get_space(space)
-    dataset = sp.default_dataset if dataset is None else dataset  # "" is a name (refused), not the default
+    dataset = sp.dataset_name(dataset)
     device = sp.default_device if device is None else device
     oracle = sp.accuracy_oracle(dataset)
     profile = find_profile(device, space, profile_path)

@@ -7,9 +7,14 @@ scales, code version). An interrupted training run leaves ``checkpoint.pt`` besi
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import shutil
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -67,18 +72,57 @@ class ModelStore:
         return load_model_dir(folder)
 
     def save(self, key: ModelKey, generator: ArchGenerator, meta: dict[str, Any]) -> Path:
-        folder = self.path(key)
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / "model.pt") as tmp:
-            torch.save(generator.tensors(), tmp)
-        meta = {**meta, "format": MODEL_FORMAT, "hwdiff_version": __version__, "key": asdict(key),
-                "generator": generator.meta(), "model_sha256": _sha256(folder / "model.pt")}
-        atomic_write_text(folder / "meta.json", json.dumps(meta, indent=2, allow_nan=False) + "\n")
+        folder = save_model_dir(self.path(key), generator, {**meta, "key": asdict(key)})
         (folder / "checkpoint.pt").unlink(missing_ok=True)
         return folder
 
     def discard(self, key: ModelKey) -> None:
         shutil.rmtree(self.path(key), ignore_errors=True)
+
+    @contextlib.contextmanager
+    def claim(self, key: ModelKey, force: bool = False, on_problem: Callable[[str], None] | None = None
+              ) -> Iterator[tuple[ArchGenerator, dict[str, Any]] | None]:
+        """The stored model for ``key``, or ``None``: then the caller trains and saves it inside the block.
+
+        While it trains, the block holds the key's lock (``<key>.lock`` beside the model folder, so that
+        ``discard`` never removes a held lock), so a second identical run waits for the first and then
+        loads its model instead of training it again; ``on_problem`` hears why it waits and about a stored
+        model that is unusable (discarded). ``force``: discard the stored model and train again (after any
+        run training it now).
+        """
+        found = None if force else self._usable(key, on_problem)
+        if found is not None:
+            yield found
+            return
+        with self._lock(key, on_problem or _to_stderr):
+            if force:
+                self.discard(key)
+            yield None if force else self._usable(key, on_problem)
+
+    def _usable(self, key: ModelKey, on_problem: Callable[[str], None] | None) -> tuple | None:
+        try:
+            return self.load(key)
+        except HwdiffError as exc:
+            if on_problem:
+                on_problem(f"{exc}; retraining")
+            self.discard(key)
+            return None
+
+    @contextlib.contextmanager
+    def _lock(self, key: ModelKey, on_wait: Callable[[str], None]) -> Iterator[None]:
+        """An exclusive ``flock`` on the key's lock file, released when the block ends or the process dies."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f"{key.dirname}.lock", "a+", encoding="utf-8") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                on_wait(f"waiting for another run training the same model (pid {lock.read().strip() or '?'})")
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            lock.truncate(0)
+            lock.write(f"{os.getpid()}\n")
+            lock.flush()
+            yield
 
     # -- resumable training --------------------------------------------------------------------
     def checkpoint_path(self, key: ModelKey) -> Path:
@@ -98,6 +142,22 @@ class ModelStore:
         except Exception:  # noqa: BLE001  (any unreadable checkpoint means: start over)
             path.unlink(missing_ok=True)
             return None
+
+
+def save_model_dir(folder: Path, generator: ArchGenerator, meta: dict[str, Any]) -> Path:
+    """``model.pt`` then ``meta.json`` (with the model's hash), each written atomically: a folder with a
+    ``meta.json`` always holds the model it describes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / "model.pt") as tmp:
+        torch.save(generator.tensors(), tmp)
+    meta = {**meta, "format": MODEL_FORMAT, "hwdiff_version": __version__, "generator": generator.meta(),
+            "model_sha256": _sha256(folder / "model.pt")}
+    atomic_write_text(folder / "meta.json", json.dumps(meta, indent=2, allow_nan=False) + "\n")
+    return folder
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def load_model_dir(folder: Path) -> tuple[ArchGenerator, dict[str, Any]]:

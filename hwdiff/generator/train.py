@@ -65,19 +65,15 @@ def train_model(ctx: SearchContext, *, labels: int | None = None, seed: int = 0,
     if training is None:
         training = build_training_set(ctx.space, ctx.oracle, ctx.profile, labels, seed)
     key = model_key(ctx, labels, seed, denoiser, train)
-    if not force:
-        try:
-            found = store.load(key)
-        except HwdiffError as exc:
-            if on_problem:
-                on_problem(f"{exc}; retraining")
-            store.discard(key)
-            found = None
+    with store.claim(key, force, on_problem) as found:  # a second identical run waits here for the first
         if found is not None:
             return TrainedModel(found[0], found[1], store.path(key), training, reused=True)
-    else:
-        store.discard(key)
+        return _fit_and_save(ctx, key, store, training, labels, seed, denoiser, train, progress)
 
+
+def _fit_and_save(ctx: SearchContext, key: ModelKey, store: ModelStore, training: TrainingSet, labels: int | None,
+                  seed: int, denoiser: DenoiserConfig, train: TrainConfig, progress: Progress | None) -> TrainedModel:
+    """Train (resuming from the key's checkpoint) and store the model; Ctrl-C: ``TrainingInterrupted``."""
     generator = ArchGenerator.create(ctx.space, training, denoiser, seed)
     state = None
     saved = store.load_checkpoint(key)

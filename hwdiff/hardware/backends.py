@@ -404,16 +404,21 @@ class TensorRTRunner:
         self._context = engine.create_execution_context()
         self._stream = torch.cuda.Stream()
         self._buffers = []
+        self.output = None  # the output tensor (on the GPU), filled by each call
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
             if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
                 buffer = example.contiguous()
+                if -1 in tuple(engine.get_tensor_shape(name)):  # a dynamic-batch engine: this call's shape
+                    self._context.set_input_shape(name, tuple(buffer.shape))
             else:
                 dtypes = {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32}
                 buffer = torch.empty(tuple(self._context.get_tensor_shape(name)),
                                      dtype=dtypes[engine.get_tensor_dtype(name)], device="cuda")
             self._context.set_tensor_address(name, buffer.data_ptr())
             self._buffers.append(buffer)
+            if engine.get_tensor_mode(name) != trt.TensorIOMode.INPUT:
+                self.output = buffer
 
     def __call__(self) -> None:
         self._context.execute_async_v3(self._stream.cuda_stream)

@@ -39,7 +39,11 @@ def probe(request):
             from hwdiff.hardware.remote_networks import board_check as networks_check
 
             out.update(networks_check(request))
-        if "bench" in request:
+        if "engine" in request:
+            from hwdiff.hardware.trt_engine import board_builder
+
+            out.update(board_builder())
+        if "bench" in request and not out.get("error"):
             out["bench"] = {"folder": tempfile.mkdtemp(prefix="hwdiff-bench-")}
     return out
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hwdiff.errors import HwdiffError
-from hwdiff.storage import shipped_dir, user_dir
+from hwdiff.storage import read_user_file, shipped_dir, user_dir
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -117,8 +117,8 @@ class _SpecChecker:
 def parse_device_spec(path: Path) -> DeviceSpec:
     """Read one ``devices/NAME.toml``; raise ``HwdiffError`` naming the file (and line) when it is unusable."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_user_file(path, "device spec ", 1 << 20).decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise HwdiffError(f"device spec {path}: cannot be read ({exc})") from None
     try:
         data = tomllib.loads(text)

@@ -13,20 +13,20 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from hwdiff.errors import HwdiffError
+from hwdiff.errors import HwdiffError, check_seed
 from hwdiff.hardware import profiling
 from hwdiff.hardware.fewshot import DEFAULT_HOLDOUT, DEFAULT_NETWORKS, FewShotProfile, few_shot_design, random_archs
 from hwdiff.hardware.profiles import profile_filename
 from hwdiff.hardware.profiling import (
     NETWORK_TIMING,
     FinishedRun,
+    MeasurementPlan,
+    check_rounds_and_seed,
     measurement_setup,
     median_of_rounds,
-    plan_json,
     run_provenance,
 )
 from hwdiff.hardware.timing import TimingSettings
@@ -39,17 +39,9 @@ MIN_HOLDOUT = 3
 
 
 @dataclass(frozen=True)
-class FewShotPlan:
+class FewShotPlan(MeasurementPlan):
     """Everything that decides the figures of a few-shot profile (what ``--resume`` must find unchanged)."""
 
-    device: str
-    space: str
-    dataset: str
-    backend: str
-    target: str
-    precision: str
-    batch_size: int
-    threads: int
     networks: int = DEFAULT_NETWORKS
     holdout: int = DEFAULT_HOLDOUT
     rounds: int = 3
@@ -60,9 +52,6 @@ class FewShotPlan:
     @property
     def filename(self) -> str:
         return profile_filename(self.device, self.space, "fewshot")
-
-    def to_json(self) -> dict[str, Any]:
-        return plan_json(self)
 
     def measured_layers(self) -> list[LutLayer]:
         return []
@@ -103,8 +92,7 @@ def plan_few_shot(device: str, *, networks: int = DEFAULT_NETWORKS, holdout: int
     setup = measurement_setup(device, space=space, dataset=dataset, backend=backend, precision=precision,
                               batch_size=batch_size, threads=threads, force_device=force_device)
     check_network_counts(space, networks, holdout)
-    if rounds < 1:
-        raise HwdiffError(f"--rounds must be >= 1, got {rounds}")
+    check_rounds_and_seed(rounds, seed)
     return FewShotPlan(**setup, networks=networks, holdout=holdout, rounds=rounds, seed=seed,
                        network_timing=network_timing or profiling.NETWORK_TIMING)  # read now: tests patch it
 
@@ -115,6 +103,7 @@ def write_plan_csv(path: Path, space: str, networks: int, seed: int, force: bool
     Fill in the latencies with any tool and import the file with ``--from-table``.
     """
     check_network_counts(space, networks, None)
+    check_seed("--seed", seed)
     path = Path(path)
     if path.exists() and not force:
         raise HwdiffError(f"{path} already exists; pass --force to replace it")

@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from hwdiff import __version__
 from hwdiff.errors import HwdiffError
+from hwdiff.hardware.latency_kind import LatencyKind
 from hwdiff.storage import atomic_write_text, user_dir
 
 if TYPE_CHECKING:
     from hwdiff.hardware.profiles import Profile
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: entries carry latency_kind
 SETTLE_SECONDS = 2.0
 
 
@@ -47,6 +48,7 @@ class ProfileEntry:
     trusted: bool
     created: dt.datetime | None
     entries: int | None  # architectures (table) or layers (lut); None for kinds without a count
+    latency_kind: LatencyKind  # what the milliseconds are
 
     @property
     def name(self) -> str:
@@ -57,19 +59,21 @@ class ProfileEntry:
         return cls(path=profile.path, device=profile.device, space=profile.space, kind=profile.kind,
                    dataset=profile.dataset, summary=profile.summary, validation=profile.validation,
                    trusted=profile.trusted, created=profile.created,
-                   entries=len(profile) if hasattr(profile, "__len__") else None)
+                   entries=len(profile) if hasattr(profile, "__len__") else None,
+                   latency_kind=profile.latency_kind)
 
     def to_json(self) -> dict[str, Any]:
         return {"device": self.device, "space": self.space, "kind": self.kind, "dataset": self.dataset,
                 "summary": self.summary, "validation": self.validation, "trusted": self.trusted,
-                "created": self.created.isoformat() if self.created else None, "entries": self.entries}
+                "created": self.created.isoformat() if self.created else None, "entries": self.entries,
+                "latency_kind": self.latency_kind.to_json()}
 
     @classmethod
     def from_json(cls, path: Path, doc: dict[str, Any]) -> ProfileEntry:
         created = dt.datetime.fromisoformat(doc["created"]) if doc["created"] else None
         return cls(path=path, device=doc["device"], space=doc["space"], kind=doc["kind"], dataset=doc["dataset"],
                    summary=doc["summary"], validation=doc["validation"], trusted=doc["trusted"], created=created,
-                   entries=doc["entries"])
+                   entries=doc["entries"], latency_kind=LatencyKind.from_json(doc["latency_kind"]))
 
 
 def _identity(path: Path) -> list[int] | None:

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hwdiff.errors import HwdiffError
+from hwdiff.hardware.latency_kind import LatencyKind
 from hwdiff.hardware.profile_index import ProfileEntry, ProfileIndex
-from hwdiff.storage import atomic_write_text, check_writable_dir, shipped_dir, user_dir
+from hwdiff.storage import atomic_write_text, check_writable_dir, read_user_file, shipped_dir, user_dir
 
 if TYPE_CHECKING:  # numpy and the spaces load when a profile is read, not when the catalog is listed
     import numpy as np
@@ -76,6 +77,11 @@ class Profile(abc.ABC):
     @property
     def name(self) -> str:
         return self.path.name if self.path else profile_filename(self.device, self.space, self.kind)
+
+    @property
+    def latency_kind(self) -> LatencyKind:
+        """What the milliseconds are (batch-1 latency, or per-image time from throughput at a batch)."""
+        return LatencyKind.of(self.provenance)
 
     @property
     def summary(self) -> str:
@@ -237,9 +243,10 @@ class TableProfile(Profile):
 
 def read_profile(path: Path) -> Profile:
     """Load one profile file; raise ``HwdiffError`` naming the file when it is unusable."""
+    raw = read_user_file(path, "profile ")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise HwdiffError(f"profile {path}: cannot be read ({exc})") from None
     except json.JSONDecodeError as exc:
         raise HwdiffError(f"profile {path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None

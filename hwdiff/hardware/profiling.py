@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from hwdiff import __version__
-from hwdiff.errors import HwdiffError
+from hwdiff.errors import HwdiffError, check_seed
 from hwdiff.hardware.backends import BackendOptions, backend_class, backend_names, create_backend
 from hwdiff.hardware.device_guard import machine_mismatch
 from hwdiff.hardware.devices import DeviceSpec, get_device
@@ -54,8 +54,11 @@ NETWORK_TIMING = TimingSettings(warmup_runs=10, warmup_s=0.1, min_repeats=15, ta
 
 
 @dataclass(frozen=True)
-class ProfilePlan:
-    """Everything that decides the figures of a lut profile (what ``--resume`` must find unchanged)."""
+class MeasurementPlan:
+    """What any measuring run (lut or few-shot) resolves from the device spec (``measurement_setup``).
+
+    The fields come first in every plan's ``asdict`` (``--resume`` compares those dicts, keys in order).
+    """
 
     device: str
     space: str
@@ -65,6 +68,19 @@ class ProfilePlan:
     precision: str
     batch_size: int
     threads: int
+
+    def to_json(self) -> dict[str, Any]:
+        """``device_override`` only where the guard was overridden (older plans lack it)."""
+        doc = asdict(self)
+        if doc.get("device_override") is None:
+            doc.pop("device_override", None)
+        return doc
+
+
+@dataclass(frozen=True)
+class ProfilePlan(MeasurementPlan):
+    """Everything that decides the figures of a lut profile (what ``--resume`` must find unchanged)."""
+
     validate: int = 100
     rounds: int = 3
     chain: int = 8
@@ -78,9 +94,6 @@ class ProfilePlan:
     def filename(self) -> str:
         return profile_filename(self.device, self.space, self.backend, self.precision, f"b{self.batch_size}")
 
-    def to_json(self) -> dict[str, Any]:
-        return plan_json(self)
-
     def measured_layers(self) -> list[LutLayer]:
         return plan_layers(self)
 
@@ -92,14 +105,6 @@ class ProfilePlan:
 
     def describe(self) -> str:
         return f"{len(get_space(self.space).lut_layers(self.dataset))} layers, {self.validate} validation networks"
-
-
-def plan_json(plan: Any) -> dict[str, Any]:
-    """A plan dataclass as JSON; ``device_override`` only where the guard was overridden (older plans lack it)."""
-    doc = asdict(plan)
-    if doc.get("device_override") is None:
-        doc.pop("device_override", None)
-    return doc
 
 
 def plan_profile(device: str, *, space: str = "nb201", dataset: str | None = None, backend: str | None = None,
@@ -117,14 +122,21 @@ def plan_profile(device: str, *, space: str = "nb201", dataset: str | None = Non
     if not (validate == 0 or 4 <= validate <= MAX_VALIDATE):
         raise HwdiffError(f"--validate must be 0 (no validation) or 4..{MAX_VALIDATE} networks (half fit the "
                           f"calibration, half check it), got {validate}")
-    if rounds < 1 or chain < 2:
-        raise HwdiffError(f"--rounds must be >= 1 (and chain >= 2), got rounds={rounds}, chain={chain}")
-    if rounds > MAX_ROUNDS:
-        raise HwdiffError(f"--rounds must be at most {MAX_ROUNDS} (each figure is a median over rounds), got {rounds}")
+    if chain < 2:
+        raise HwdiffError(f"chain must be >= 2, got {chain}")
+    check_rounds_and_seed(rounds, seed)
     compiles = backend_class(setup["backend"]).compiles_graph
     return ProfilePlan(**setup, validate=validate, rounds=rounds, chain=chain, seed=seed,
                        context=compiles if context is None else context,
                        layer_timing=layer_timing or LAYER_TIMING, network_timing=network_timing or NETWORK_TIMING)
+
+
+def check_rounds_and_seed(rounds: int, seed: int) -> None:
+    """What every measuring plan bounds: rounds (the job list grows with them) and the seed of its networks."""
+    if not 1 <= rounds <= MAX_ROUNDS:
+        raise HwdiffError(f"--rounds must be >= 1 and at most {MAX_ROUNDS} (each figure is a median over rounds), "
+                          f"got {rounds}")
+    check_seed("--seed", seed)
 
 
 def measurement_setup(device: str, *, space: str, dataset: str | None, backend: str | None, precision: str | None,
@@ -148,8 +160,7 @@ def measurement_setup(device: str, *, space: str, dataset: str | None, backend: 
                           "ssh://user@board`), or import figures measured there (`--from-table FILE.csv`); "
                           "--force-device measures this machine anyway and records that in the profile")
     space_obj = get_space(space)
-    dataset = dataset or next(iter(space_obj.datasets))
-    space_obj.dataset(dataset)
+    dataset = space_obj.dataset_name(dataset)
     if lut:
         space_obj.lut_layers(dataset)  # a space without a layer list cannot have a lut profile
     if backend is None:
@@ -159,7 +170,7 @@ def measurement_setup(device: str, *, space: str, dataset: str | None, backend: 
                               f"measure with; pass --backend, accepted: {', '.join(backend_names())}")
     elif backend not in backend_names():
         raise HwdiffError(f"unknown backend {backend!r}; accepted: {', '.join(backend_names())}")
-    precision = precision or _spec_value(spec, "precision", "fp32")
+    precision = _spec_value(spec, "precision", "fp32") if precision is None else precision  # "": refused below
     batch_size = batch_size if batch_size is not None else _spec_value(spec, "batch_size", 1)
     if batch_size < 1:
         raise HwdiffError(f"--batch must be a positive integer, got {batch_size}")
@@ -340,7 +351,7 @@ def run_profile(plan: ProfilePlan, out: Path | None = None, *, force: bool = Fal
                 realtime: bool = False, progress: Callable[[int, int, str], None] | None = None) -> RunReport:
     """Measure ``plan`` and write its profile; ``progress(done, total, label)`` after/before each job.
 
-    ``plan``: a ``ProfilePlan`` (lut profile) or any plan with the same fields and methods
+    ``plan``: a ``ProfilePlan`` (lut profile) or another ``MeasurementPlan`` with the same methods
     (``hardware/fewshot_run.py``'s ``FewShotPlan``: no layers, only networks).
     """
     target = profile_path(plan.filename, out)

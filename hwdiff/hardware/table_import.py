@@ -27,7 +27,7 @@ from hwdiff.hardware.profiles import (
 )
 from hwdiff.hardware.transfer import MIN_NETWORKS, load_transfer_model, transfer_path
 from hwdiff.spaces import get_space, space_names
-from hwdiff.storage import utc_timestamp
+from hwdiff.storage import read_user_file, utc_timestamp
 
 REQUIRED_COLUMNS = ("arch", "latency_ms")
 # Latencies this many times below the fastest shipped device's, on the same networks, are taken for seconds.
@@ -45,10 +45,7 @@ def _other_space(arch: str, space_name: str) -> str:
 def read_latency_csv(path: Path, space_name: str) -> dict[str, float]:
     """Canonical arch -> latency (ms); every problem raises one ``HwdiffError`` naming file and line."""
     space = get_space(space_name)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise HwdiffError(f"cannot read {path}: {exc.strerror or exc}") from None
+    raw = read_user_file(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -125,9 +122,12 @@ def import_kind(space: str, rows: int) -> str:
     return "fewshot"
 
 
-def import_latency_table(path: Path, *, device: str, space: str, dataset: str = "",
+def import_latency_table(path: Path, *, device: str, space: str, dataset: str | None = None,
                          out: Path | None = None, force: bool = False) -> Profile:
-    """Read ``path`` and write it as a table or few-shot profile (default: the user's profile store)."""
+    """Read ``path`` and write it as a table or few-shot profile (default: the user's profile store);
+    ``dataset``: recorded when given (checked), else left empty."""
+    if dataset is not None:
+        get_space(space).dataset(dataset)
     latencies = read_latency_csv(path, space)
     kind = import_kind(space, len(latencies))
     if kind == "fewshot" and len(latencies) < MIN_NETWORKS:
@@ -144,10 +144,10 @@ def import_latency_table(path: Path, *, device: str, space: str, dataset: str = 
         "imported_by": f"hwdiff {__version__}",
     }
     if kind == "fewshot":
-        profile = FewShotProfile.fit(device=device, space=space, dataset=dataset, archs=list(latencies),
+        profile = FewShotProfile.fit(device=device, space=space, dataset=dataset or "", archs=list(latencies),
                                      latency_ms=list(latencies.values()), provenance=provenance)
     else:
-        profile = TableProfile.from_archs(device=device, space=space, dataset=dataset,
+        profile = TableProfile.from_archs(device=device, space=space, dataset=dataset or "",
                                           latencies=latencies, provenance=provenance)
     profile.save(target, force=force)
     return profile

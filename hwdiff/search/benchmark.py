@@ -15,13 +15,15 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
-from hwdiff.generator.context import resolve_context
-from hwdiff.generator.train import train_model
+from hwdiff.errors import HwdiffError
+from hwdiff.generator.context import SearchContext, resolve_context
+from hwdiff.generator.shared import shared_model
+from hwdiff.generator.train import TrainedModel, train_model
 from hwdiff.search.constraints import Constraints
 from hwdiff.search.search import run_search
 
@@ -44,6 +46,8 @@ class BudgetRow:
     returned: float | None  # percent
     unique: int
     seconds: float
+    accuracy_metric: str = ""  # what the accuracies are (the oracle's metric)
+    latency_kind: dict = field(default_factory=dict)  # what the budget's milliseconds are (LatencyKind.to_json)
 
 
 @dataclass
@@ -72,19 +76,33 @@ def sampling_speed(generator, batches: Sequence[int] = (1, 100, 1000), repeats: 
     return rows
 
 
+def benchmark_model(ctx: SearchContext, generator: str, seed: int) -> tuple[TrainedModel, dict]:
+    """The generator a benchmark row samples from -- trained for the device, or the shipped shared one -- and
+    the row of the report's ``training`` list that says which."""
+    if generator == "shared":
+        model = shared_model(ctx, seed)
+        if model is None:
+            raise HwdiffError(f"no shared generator ships for {ctx.space.name}/{ctx.dataset}")
+        seconds = 0.0
+    else:
+        model = train_model(ctx, seed=seed)
+        seconds = model.meta["train_seconds_this_run"]
+    return model, {"dataset": ctx.dataset, "device": ctx.device, "generator": generator, "reused": model.reused,
+                   "train_seconds": seconds, "steps": model.meta["steps_done"],
+                   "torch_threads": model.meta["torch_threads"]}
+
+
 def run_benchmark(datasets: Sequence[str] = DATASETS, devices: Sequence[str] = DEVICES,
                   quantiles: Sequence[int] = QUANTILES, samples: int = 1000, seed: int = 0,
-                  on_row: Callable[[object], None] | None = None) -> dict:
+                  on_row: Callable[[object], None] | None = None, generator: str = "device") -> dict:
     budget_rows: list[BudgetRow] = []
     trainings = []
     speed: list[SpeedRow] = []
     for dataset in datasets:
         for device in devices:
             ctx = resolve_context("nb201", dataset, device)
-            model = train_model(ctx, seed=seed)
-            trainings.append({"dataset": dataset, "device": device, "reused": model.reused,
-                              "train_seconds": model.meta["train_seconds_this_run"],
-                              "steps": model.meta["steps_done"], "torch_threads": model.meta["torch_threads"]})
+            model, trained = benchmark_model(ctx, generator, seed)
+            trainings.append(trained)
             if on_row:
                 on_row(trainings[-1])
             if not speed:
@@ -103,7 +121,7 @@ def run_benchmark(datasets: Sequence[str] = DATASETS, devices: Sequence[str] = D
                 row = BudgetRow(dataset, device, q, budget, result.stats.feasible,
                                 100 * (best - (returned if returned is not None else 0.0)), 100 * best,
                                 None if returned is None else 100 * returned, result.stats.unique,
-                                result.stats.seconds)
+                                result.stats.seconds, ctx.oracle.metric, ctx.profile.latency_kind.to_json())
                 budget_rows.append(row)
                 if on_row:
                     on_row(row)
@@ -133,6 +151,8 @@ class RecordBudgetRow:
     record_measured: float  # percent, that record's measured (proxy-trained) top-1
     unique: int
     archs_per_second: float
+    accuracy_metric: str = ""  # what the predicted accuracies are (the oracle's metric)
+    latency_kind: dict = field(default_factory=dict)  # what the budget's milliseconds are (LatencyKind.to_json)
 
     @property
     def margin(self) -> float | None:
@@ -140,7 +160,8 @@ class RecordBudgetRow:
 
 
 def run_effnet_benchmark(devices: Sequence[str] = EFFNET_DEVICES, quantiles: Sequence[int] = EFFNET_QUANTILES,
-                         samples: int = 1000, seed: int = 0, on_row: Callable[[object], None] | None = None) -> dict:
+                         samples: int = 1000, seed: int = 0, on_row: Callable[[object], None] | None = None,
+                         generator: str = "device") -> dict:
     from hwdiff.data.effnet import effnet_records
 
     records = effnet_records()
@@ -148,10 +169,8 @@ def run_effnet_benchmark(devices: Sequence[str] = EFFNET_DEVICES, quantiles: Seq
     trainings = []
     for device in devices:
         ctx = resolve_context("effnet", "imagenet", device)
-        model = train_model(ctx, seed=seed)
-        trainings.append({"dataset": "imagenet", "device": device, "reused": model.reused,
-                          "train_seconds": model.meta["train_seconds_this_run"], "steps": model.meta["steps_done"],
-                          "torch_threads": model.meta["torch_threads"]})
+        model, trained = benchmark_model(ctx, generator, seed)
+        trainings.append(trained)
         if on_row:
             on_row(trainings[-1])
         measured = records.latency_ms(device)
@@ -171,7 +190,8 @@ def run_effnet_benchmark(devices: Sequence[str] = EFFNET_DEVICES, quantiles: Seq
                                   None if top is None else 100 * top.accuracy,
                                   None if top is None else top.latency_ms,
                                   100 * float(predicted_acc[best]), 100 * float(true_acc[best]),
-                                  result.stats.unique, result.stats.archs_per_second)
+                                  result.stats.unique, result.stats.archs_per_second, ctx.oracle.metric,
+                                  ctx.profile.latency_kind.to_json())
             rows.append(row)
             if on_row:
                 on_row(row)
@@ -188,13 +208,13 @@ def run_effnet_benchmark(devices: Sequence[str] = EFFNET_DEVICES, quantiles: Seq
 
 
 Protocol = Callable[[Sequence[str] | None, Sequence[str] | None, Sequence[int] | None, int, int,
-                     Callable[[object], None] | None], dict]
+                     Callable[[object], None] | None, str], dict]
 
-# bench-search's protocol per space: (datasets, devices, quantiles, samples, seed, on_row) -> report;
+# bench-search's protocol per space: (datasets, devices, quantiles, samples, seed, on_row, generator) -> report;
 # None takes the protocol's default set. A space needs a reference to be benchmarked against.
 PROTOCOLS: dict[str, Protocol] = {
-    "nb201": lambda datasets, devices, quantiles, samples, seed, on_row: run_benchmark(
-        datasets or DATASETS, devices or DEVICES, quantiles or QUANTILES, samples, seed, on_row=on_row),
-    "effnet": lambda datasets, devices, quantiles, samples, seed, on_row: run_effnet_benchmark(
-        devices or EFFNET_DEVICES, quantiles or EFFNET_QUANTILES, samples, seed, on_row=on_row),
+    "nb201": lambda datasets, devices, quantiles, samples, seed, on_row, generator: run_benchmark(
+        datasets or DATASETS, devices or DEVICES, quantiles or QUANTILES, samples, seed, on_row, generator),
+    "effnet": lambda datasets, devices, quantiles, samples, seed, on_row, generator: run_effnet_benchmark(
+        devices or EFFNET_DEVICES, quantiles or EFFNET_QUANTILES, samples, seed, on_row, generator),
 }

@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from hwdiff.diffusion.training import TrainConfig
-from hwdiff.errors import HwdiffError
 from hwdiff.generator.model import ArchGenerator
 from hwdiff.generator.scale import ConditionScale
 from hwdiff.generator.store import ModelKey, ModelStore
@@ -82,21 +81,17 @@ def pretrained_generator(space: SearchSpace, archs: list[str], profile: Profile 
     key = ModelKey(space.name, "unlabelled", profile.device if profile else "none",
                    profile.sha256 if profile else "none", 0, 0,
                    json.dumps({"pretrain_steps": steps, "archs": len(archs)}))
-    try:
-        found = store.load(key)
-    except HwdiffError:
-        store.discard(key)
-        found = None
-    if found is not None:
-        return found[0], 0.0
-    started = time.perf_counter()
-    generator = pretrain_unlabelled(space, archs, profile.predict(archs) if profile else None, steps,
-                                    progress=progress)
-    seconds = time.perf_counter() - started
-    store.save(key, generator, {"space": space.name, "purpose": "unlabelled pre-training for budgeted search",
-                                "device": profile.device if profile else None,
-                                "train_seconds_this_run": round(seconds, 1)})
-    return generator, seconds
+    with store.claim(key) as found:  # a second identical run waits here for the first, then loads its model
+        if found is not None:
+            return found[0], 0.0
+        started = time.perf_counter()
+        generator = pretrain_unlabelled(space, archs, profile.predict(archs) if profile else None, steps,
+                                        progress=progress)
+        seconds = time.perf_counter() - started
+        store.save(key, generator, {"space": space.name, "purpose": "unlabelled pre-training for budgeted search",
+                                    "device": profile.device if profile else None,
+                                    "train_seconds_this_run": round(seconds, 1)})
+        return generator, seconds
 
 
 def one_choice_away(space: SearchSpace, candidates: list[str], parents: list[str]) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from hwdiff.errors import SEED_LIMIT, HwdiffError, check_range
+from hwdiff.search.constraints import check_latency
 
 METHODS = ("hwdiff", "random", "evolution")
 # Upper bounds of counts a user gives: what one machine samples and keeps in memory in minutes, not days
@@ -13,6 +14,19 @@ METHODS = ("hwdiff", "random", "evolution")
 MAX_SAMPLES = 100_000
 MAX_TRAIN_STEPS = 1_000_000
 MAX_SEEDS = 1000  # hwdiff eval: every run of every seed is kept for the summary
+GENERATORS = ("device", "shared", "auto")  # search --generator: auto = shared where one ships and nothing trains
+
+
+def check_generator_choice(generator: str, labels: int | None, train_steps: int | None) -> None:
+    """``--generator`` and the options that train: auto means shared only where nothing asks to train."""
+    if generator not in GENERATORS:
+        raise HwdiffError(f"--generator {generator!r} is not known; accepted: {', '.join(GENERATORS)}")
+    if generator == "shared" and labels is not None:
+        raise HwdiffError("--generator shared does not go with --labels: a label-budget search trains its own "
+                          "generator on the labels it buys; drop one of the two")
+    if generator == "shared" and train_steps is not None:
+        raise HwdiffError("--generator shared does not go with --train-steps: the shared generator ships trained; "
+                          "use --generator device to train one for the device")
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,8 @@ class EvalConfig:
         if unknown or not self.methods:
             raise HwdiffError(f"--methods: unknown method(s) {', '.join(unknown) or '(none given)'}; accepted: "
                               f"{', '.join(METHODS)}")
+        if self.latency_ms is not None:
+            check_latency(self.latency_ms, f"{self.latency_ms!r} ms")
         if (self.device is None) != (self.latency_ms is None):
             raise HwdiffError("--device and --latency go together: give both for the hardware-constrained "
                               "variant, or neither")

@@ -7,6 +7,7 @@ the generator is conditioned on to meet them (see ``hwdiff.search.search.conditi
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,6 +24,12 @@ class Constraints:
 
     accuracy: float | None = None
     latency_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.accuracy is not None:
+            check_accuracy(self.accuracy, repr(self.accuracy))
+        if self.latency_ms is not None:
+            check_latency(self.latency_ms, f"{self.latency_ms!r} ms")
 
     def met(self, accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
         import numpy as np  # here, so that parsing a command line loads no numpy
@@ -77,10 +84,14 @@ def parse_latency(text: str) -> float:
     if not m:
         raise HwdiffError(f"latency {text!r} is not understood; write a positive number with a unit, "
                           "e.g. 10ms, 0.01s or 800us")
-    value = float(m.group(1)) * _LATENCY_UNITS[m.group(2) or "ms"]
-    if not math.isfinite(value) or value <= 0:
-        raise HwdiffError(f"latency {text!r} must be positive, e.g. 10ms, 0.01s or 800us")
-    return value
+    return check_latency(float(m.group(1)) * _LATENCY_UNITS[m.group(2) or "ms"], repr(text))
+
+
+def check_latency(value: float, shown: str) -> float:
+    """A latency bound in ms: a finite positive number (``shown``: how the user wrote it)."""
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        raise HwdiffError(f"latency {shown} must be positive, e.g. 10ms, 0.01s or 800us")
+    return float(value)
 
 
 def parse_accuracy(text: str) -> float:
@@ -91,8 +102,17 @@ def parse_accuracy(text: str) -> float:
     value = float(m.group(1)) / (100.0 if m.group(2) else 1.0)
     if m.group(2) and value > 1:
         raise HwdiffError(f"accuracy {text!r} is above 100%; write e.g. 93% or 0.93")
+    return check_accuracy(value, repr(text))
+
+
+def check_accuracy(value: float, shown: str) -> float:
+    """An accuracy bound: a fraction in (0, 1] (``shown``: how the user wrote it)."""
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        raise HwdiffError(f"accuracy {shown} must be positive, e.g. 0.93 or 93%")
     if value > 1:
-        raise HwdiffError(f"accuracy {text!r} is above 1; write a fraction like 0.93 or a percentage like 93%")
-    if value <= 0:
-        raise HwdiffError(f"accuracy {text!r} must be positive, e.g. 0.93 or 93%")
-    return value
+        raise HwdiffError(f"accuracy {shown} is above 1; write a fraction like 0.93 or a percentage like 93%")
+    return float(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)

@@ -59,7 +59,8 @@ def plot_search(result: SearchResult, path: Path) -> Path:
     if result.constraints.accuracy is not None:
         ax.axhline(result.constraints.accuracy * 100, c="#2ca02c", ls="--", lw=1, label="accuracy target")
     ax.set_xscale("log")
-    ax.set_xlabel(f"latency on {result.device} (ms, log scale)")
+    kind = result.latency_kind.label if result.latency_kind else "latency"
+    ax.set_xlabel(f"{kind} on {result.device} (ms, log scale)")
     ax.set_ylabel(f"accuracy (%): {result.accuracy_metric}")
     if len(known_accuracy):
         ax.set_ylim(bottom=np.percentile(known_accuracy * 100, 5))

@@ -25,6 +25,8 @@ class Candidate:
     latency_source: str
     params: int | None = None
     novel: bool | None = None
+    accuracy_metric: str = ""  # what the accuracy is (the oracle's metric: 200-epoch test, proxy-trained predicted)
+    latency_kind: str = ""  # what the milliseconds are (``LatencyKind.key`` of the profile)
 
     def to_json(self) -> dict:
         doc = asdict(self)
@@ -60,7 +62,8 @@ class Scorer:
                 accuracy_source=self.oracle.source, latency_ms=float(latency[k]),
                 latency_source=self.latency_source,
                 params=self.params(arch) if with_params else None,
-                novel=arch not in self.known))
+                novel=arch not in self.known, accuracy_metric=self.oracle.metric,
+                latency_kind=self.profile.latency_kind.key))
         return out
 
     def arrays(self, archs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

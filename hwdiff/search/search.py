@@ -40,6 +40,7 @@ from hwdiff.search.scoring import Candidate, Scorer
 
 if TYPE_CHECKING:
     from hwdiff.generator.train import TrainedModel
+    from hwdiff.hardware.profiles import LatencyKind
     from hwdiff.search.verify import Verification
 
 ACC_HINT_QUANTILE = 97.0
@@ -73,6 +74,7 @@ class SearchResult:
     best_within_latency: Candidate | None = None  # shown when nothing meets both constraints
     fastest_meeting_accuracy: Candidate | None = None
     model: TrainedModel | None = None  # the generator a plain search sampled from (api.search sets it)
+    latency_kind: LatencyKind | None = None  # what the device profile's milliseconds are
     verification: Verification | None = None  # the top networks measured on the device (search --verify)
 
     def known_points(self) -> tuple[np.ndarray, np.ndarray]:
@@ -90,12 +92,22 @@ class SearchResult:
             "candidates": [c.to_json() for c in self.candidates],
             "stats": self.stats.__dict__,
             "accuracy_metric": self.accuracy_metric,
+            "latency_kind": self.latency_kind.to_json() if self.latency_kind else None,
             "targets": self.targets.to_json(),
             "best_within_latency": self.best_within_latency.to_json() if self.best_within_latency else None,
             "fastest_meeting_accuracy": (self.fastest_meeting_accuracy.to_json()
                                          if self.fastest_meeting_accuracy else None),
+            "generator": self.generator_json(),
             **({"verification": self.verification.to_json()} if self.verification is not None else {}),
         }
+
+    def generator_json(self) -> dict:
+        """Which generator answered: the shipped shared one, one trained for the device, or (with labels) the
+        label-budget search's own."""
+        if self.model is None:
+            return {"kind": "label-budget"}
+        kind = "shared" if self.model.generator.shared else "device"
+        return {"kind": kind, "path": str(self.model.path), "reused": self.model.reused}
 
 
 def check_reachable(ctx: SearchContext, training: TrainingSet, constraints: Constraints) -> None:
@@ -106,11 +118,13 @@ def check_reachable(ctx: SearchContext, training: TrainingSet, constraints: Cons
     hint = "relax the constraint, or pick another --space or --device (see `hwdiff devices`)"
     if constraints.latency_ms is not None and constraints.latency_ms < lo_lat:
         raise HwdiffError(f"latency budget {constraints.latency_ms:g} ms is below the fastest network of {where} "
-                          f"({lo_lat:.4g} ms; reachable {lo_lat:.4g}-{hi_lat:.4g} ms); {hint}")
+                          f"({lo_lat:.4g} ms; reachable {lo_lat:.4g}-{hi_lat:.4g} ms, "
+                          f"{ctx.profile.latency_kind.label}); {hint}")
     if constraints.accuracy is not None and constraints.accuracy > hi_acc:
+        note = ctx.oracle.scale_note()
         raise HwdiffError(f"accuracy {constraints.accuracy:.2%} is above the best {ctx.dataset} accuracy of "
-                          f"{where} ({hi_acc:.2%}, {ctx.oracle.metric}; reachable {lo_acc:.2%}-{hi_acc:.2%}); "
-                          f"{hint}")
+                          f"{where} ({hi_acc:.2%}, {ctx.oracle.metric}; reachable {lo_acc:.2%}-{hi_acc:.2%})"
+                          f"{'; ' + note if note else ''}; {hint}")
 
 
 def latency_step(ctx: SearchContext, archs: list[str], n: int = 1000) -> float:
@@ -206,6 +220,7 @@ def run_search(ctx: SearchContext, generator: ArchGenerator, training: TrainingS
     candidates, scored, stats = rank_samples(raw, scorer, constraints, top, seconds)
     result = SearchResult(space=ctx.space.name, dataset=ctx.dataset, device=ctx.device, constraints=constraints,
                           candidates=candidates, targets=targets, accuracy_metric=ctx.oracle.metric,
+                          latency_kind=ctx.profile.latency_kind,
                           scored=scored, stats=stats)
     closest_alternatives(result, scorer)
     return result
@@ -243,6 +258,7 @@ def labelled_search(ctx: SearchContext, constraints: Constraints, labels: int, *
         c.params = scorer.params(c.arch)
     result = SearchResult(space=ctx.space.name, dataset=ctx.dataset, device=ctx.device, constraints=constraints,
                           candidates=candidates, accuracy_metric=ctx.oracle.metric, scored=scored, stats=stats,
+                          latency_kind=ctx.profile.latency_kind,
                           targets=BudgetUse(labels, budget.used, found.rounds))
     closest_alternatives(result, scorer)
     return result

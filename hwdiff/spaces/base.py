@@ -197,6 +197,13 @@ class SearchSpace(abc.ABC):
         """The dataset commands use when none is given: the space's first (nb201: cifar10)."""
         return next(iter(self.datasets))
 
+    def dataset_name(self, name: str | None) -> str:
+        """``name`` checked; ``None`` (not given) is the default, "" is a name like any other: refused."""
+        if name is None:
+            return self.default_dataset
+        self.dataset(name)
+        return name
+
     def dataset(self, name: str) -> DatasetInfo:
         from hwdiff.errors import HwdiffError
 
