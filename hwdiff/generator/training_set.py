@@ -69,7 +69,6 @@ class DeviceRows:
     latency: np.ndarray  # [M]: normalised on the row's device's quantile scale
     vector: np.ndarray  # [M, k]: the row's device vector
     devices: list[str]  # the source devices, then "synthetic" once per synthetic device
-    row_device: np.ndarray  # [M]: index into ``devices``
 
 
 def build_device_rows(space: SearchSpace, oracle: AccuracyOracle, sources: dict[str, np.ndarray],
@@ -79,13 +78,12 @@ def build_device_rows(space: SearchSpace, oracle: AccuracyOracle, sources: dict[
     prior: the generator sees devices between and around the measured ones, not only those few points."""
     archs = space_archs(space, seed=0)
     rng = np.random.default_rng(seed)
-    index, latency, vector, device_of, names = [], [], [], [], []
+    index, latency, vector, names = [], [], [], []
 
     def add(name: str, lat: np.ndarray, cond: DeviceCondition, rows: np.ndarray) -> None:
         index.append(rows)
         latency.append(cond.latency.normalize(lat[rows]))
         vector.append(np.tile(cond.vector, (len(rows), 1)))
-        device_of.append(np.full(len(rows), len(names)))
         names.append(name)
 
     everything = np.arange(len(archs))
@@ -98,4 +96,4 @@ def build_device_rows(space: SearchSpace, oracle: AccuracyOracle, sources: dict[
         cond = DeviceCondition(latency_scale(lat), encoder.encode(DeviceFit(0.0, w, 0.0)))
         add("synthetic", lat, cond, np.sort(rng.choice(len(archs), int(SYNTHETIC_SHARE * len(archs)), replace=False)))
     return DeviceRows(archs, oracle.predict(archs)[0], np.concatenate(index), np.concatenate(latency),
-                      np.concatenate(vector), names, np.concatenate(device_of))
+                      np.concatenate(vector), names)
