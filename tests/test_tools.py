@@ -10,7 +10,8 @@ import pytest
 from tools.bench_threads import parse_variant
 
 OPTION_TOOLS = ["train_effnet_predictor", "fit_effnet_latency_models", "bench_deploy", "bench_threads",
-                "bench_startup", "bench_fewshot_cpu", "bench_fewshot", "bench_fewshot_search", "fit_latency_transfer"]
+                "bench_startup", "bench_fewshot_cpu", "bench_fewshot", "bench_fewshot_search", "fit_latency_transfer",
+                "train_shared_generator"]
 CONVERTERS = ["convert_nb201_accuracies", "convert_help_latencies", "convert_effnet_records"]
 REPO = Path(__file__).resolve().parents[1]
 
