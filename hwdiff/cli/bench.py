@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from hwdiff.cli.interrupt import interruptible
+from hwdiff.cli.remote_options import IDENTITY, REMOTE_PYTHON
 from hwdiff.cli.render import console, err_console, fmt_ms, print_json, warn
 from hwdiff.errors import HwdiffError
 
@@ -24,9 +25,8 @@ def bench_model(
                                "ssh://user@host:port, which has the same hwdiff version: the file (and its sidecar) is "
                                "copied there for the run and removed after it; the prediction comes from that "
                                "machine's profiles."),
-    identity: Path = typer.Option(None, "--identity", help="Private key for --remote (ssh -i)."),
-    remote_python: str = typer.Option(None, "--remote-python", help="The Python on the remote machine that has "
-                                      "hwdiff (default: python3)."),
+    identity: Path = IDENTITY,
+    remote_python: str = REMOTE_PYTHON,
     trust_code: bool = typer.Option(False, "--trust-code", help="Load a TorchScript file whose checksum differs "
                                     "from its sidecar's (loading TorchScript runs code from the file: "
                                     "docs/deploy.md)."),

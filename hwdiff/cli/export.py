@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from hwdiff.cli.interrupt import interruptible
+from hwdiff.cli.remote_options import IDENTITY, REMOTE_PYTHON
 from hwdiff.cli.render import console, err_console, print_json
 from hwdiff.errors import HwdiffError
 from hwdiff.hardware.onnx_writer import DEFAULT_OPSET
@@ -57,9 +58,8 @@ def export(
     remote: str = typer.Option(None, "--remote", help="--format trt: build, check and time the engine on this "
                                "machine, ssh://user@host[:port], which has the same hwdiff version; the engine and "
                                "its sidecar are copied back."),
-    identity: Path = typer.Option(None, "--identity", help="Private key for --remote (ssh -i)."),
-    remote_python: str = typer.Option(None, "--remote-python", help="The Python on the remote machine that has "
-                                      "hwdiff (default: python3)."),
+    identity: Path = IDENTITY,
+    remote_python: str = REMOTE_PYTHON,
     json_out: bool = typer.Option(False, "--json", help="Print the sidecar(s) as JSON."),
 ) -> None:
     """Export a network to ONNX (checked, parity-tested with ONNX Runtime), TorchScript or a TensorRT engine."""

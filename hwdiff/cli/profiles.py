@@ -14,6 +14,7 @@ from rich.table import Table
 
 from hwdiff import __version__
 from hwdiff.cli.interrupt import Interrupted
+from hwdiff.cli.remote_options import IDENTITY, REMOTE_PYTHON
 from hwdiff.cli.render import console, err_console, fmt_ms, print_json, warn
 from hwdiff.errors import HwdiffError, check_seed
 
@@ -182,9 +183,8 @@ def profile(
     remote: str = typer.Option(None, "--remote", help="Measure on another machine, ssh://user@host or "
                                "ssh://user@host:port, which has the same hwdiff version; the profile is copied back "
                                "here (docs/remote.md)."),
-    identity: Path = typer.Option(None, "--identity", help="Private key for --remote (ssh -i)."),
-    remote_python: str = typer.Option(None, "--remote-python", help="The Python on the remote machine that has "
-                                      "hwdiff (default: python3)."),
+    identity: Path = IDENTITY,
+    remote_python: str = REMOTE_PYTHON,
     progress_lines: bool = typer.Option(False, "--progress-lines", hidden=True, help="Progress as JSON lines on "
                                         "stderr instead of a bar (what --remote reads on the other side)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainin
 from rich.table import Table
 
 from hwdiff.cli.interrupt import interruptible
+from hwdiff.cli.remote_options import IDENTITY, REMOTE_PYTHON
 from hwdiff.cli.render import console, err_console, fmt_count, print_json, progress_bar, units_caption, warn
 from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TrainConfig
 from hwdiff.errors import HwdiffError, check_range, check_seed
@@ -169,9 +170,8 @@ def search(
                                "the top 10; lists at least K)."),
     remote: str = typer.Option(None, "--remote", help="With --verify: measure on the board, ssh://user@host[:port], "
                                "which has the same hwdiff version (docs/remote.md)."),
-    identity: Path = typer.Option(None, "--identity", help="Private key for --remote (ssh -i)."),
-    remote_python: str = typer.Option(None, "--remote-python", help="The Python on the board that has hwdiff "
-                                      "(default: python3)."),
+    identity: Path = IDENTITY,
+    remote_python: str = REMOTE_PYTHON,
     generator: str = typer.Option("auto", help="shared: the shipped generator for every device (no training); "
                                                "device: one trained for this device (minutes, once); auto: shared "
                                                "where one ships and nothing asks to train."),

@@ -24,6 +24,7 @@ from hwdiff.hardware.facts import cpu_facts, machine_identity, nvidia_facts
 from hwdiff.hardware.profiling import (
     NETWORK_TIMING,
     TARGET_BY_KIND,
+    MeasurementPlan,
     loadavg,
     measurement_setup,
     median_of_rounds,
@@ -41,23 +42,13 @@ MAX_NETWORKS = 100  # a run is minutes per ten networks on a small board
 
 
 @dataclass(frozen=True)
-class NetworkRun:
-    """How whole networks are timed: where, with what, how many passes, with which timing settings."""
+class NetworkRun(MeasurementPlan):
+    """How whole networks are timed: where and with what (a profile's measurement setup), how many passes,
+    with which timing settings."""
 
-    device: str
-    space: str
-    dataset: str
-    backend: str
-    target: str
-    precision: str
-    batch_size: int
-    threads: int
     rounds: int = 3
     network_timing: TimingSettings = NETWORK_TIMING
     realtime: bool = False  # time under SCHED_FIFO, as ``profile --realtime`` does
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> NetworkRun:
