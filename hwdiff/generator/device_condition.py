@@ -81,8 +81,9 @@ def latency_scale(latency_ms: np.ndarray) -> ConditionScale:
 
 
 def describe_device(encoder: DeviceEncoder, model: TransferModel, archs: list[str], latency_ms: np.ndarray,
-                    where: str) -> DeviceCondition:
-    """The condition of a device whose latency over ``archs`` (the generator's training archs) is known."""
+                    where: str, basis: np.ndarray | None = None) -> DeviceCondition:
+    """The condition of a device whose latency over ``archs`` (the generator's training archs) is known;
+    ``basis``: ``model.basis(archs)``, when the caller has it."""
     latency_ms = np.asarray(latency_ms, dtype=float)
     if not (np.isfinite(latency_ms) & (latency_ms > 0)).all():
         missing = int((~(np.isfinite(latency_ms) & (latency_ms > 0))).sum())
@@ -90,4 +91,4 @@ def describe_device(encoder: DeviceEncoder, model: TransferModel, archs: list[st
                           f"{model.space}: the shared generator needs a profile that covers the space (a full "
                           "table, a lut profile, or a few-shot profile)")
     encoder.check(model)
-    return DeviceCondition(latency_scale(latency_ms), encoder.encode(model.project(archs, latency_ms)))
+    return DeviceCondition(latency_scale(latency_ms), encoder.encode(model.project(archs, latency_ms, basis)))

@@ -8,6 +8,7 @@ The only place a space's graph encoding meets the diffusion core (``graph_layout
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -39,6 +40,15 @@ def graph_layout(spec: GraphSpec) -> GraphLayout:
     )
 
 
+def _marginal_transitions(space: SearchSpace, archs: list[str], seed: int
+                          ) -> tuple[GraphLayout, MarginalTransitions]:
+    """Seed torch for the denoiser's initialisation, and the transitions towards the marginals of ``archs``."""
+    torch.manual_seed(seed)
+    layout = graph_layout(space.graph_spec)
+    graphs = GraphBatch.from_numpy(*space.encode(archs))
+    return layout, MarginalTransitions.from_data(layout, CosineSchedule(TIMESTEPS), graphs)
+
+
 BOUND_DIRECTION = (-1.0, 1.0)  # accuracy at least, latency at most
 
 
@@ -61,10 +71,7 @@ class ArchGenerator:
     def create(cls, space: SearchSpace, training: TrainingSet, config: DenoiserConfig = DenoiserConfig(),
                seed: int = 0) -> ArchGenerator:
         """An untrained generator whose marginals and condition scales come from ``training``."""
-        torch.manual_seed(seed)
-        layout = graph_layout(space.graph_spec)
-        graphs = GraphBatch.from_numpy(*space.encode(training.archs))
-        transitions = MarginalTransitions.from_data(layout, CosineSchedule(TIMESTEPS), graphs)
+        layout, transitions = _marginal_transitions(space, training.archs, seed)
         labelled = training.labelled
         timed = ~np.isnan(training.latency_ms)
         scales = {  # a condition nobody has a value for keeps a placeholder scale; it is never present
@@ -79,14 +86,10 @@ class ArchGenerator:
     def create_shared(cls, space: SearchSpace, archs: list[str], accuracy: np.ndarray, encoder: DeviceEncoder,
                       config: DenoiserConfig = DenoiserConfig(), seed: int = 0) -> ArchGenerator:
         """An untrained shared generator: marginals of ``archs``, the accuracy scale of ``accuracy``."""
-        torch.manual_seed(seed)
-        layout = graph_layout(space.graph_spec)
-        graphs = GraphBatch.from_numpy(*space.encode(archs))
-        transitions = MarginalTransitions.from_data(layout, CosineSchedule(TIMESTEPS), graphs)
+        layout, transitions = _marginal_transitions(space, archs, seed)
         scales = {"accuracy": ConditionScale.fit("accuracy", accuracy[~np.isnan(accuracy)], log=False,
                                                  method="quantile")}
-        config = DenoiserConfig.from_json({**config.to_json(), "num_conditions": 3,
-                                           "condition_dims": (1, 1, encoder.dim)})
+        config = replace(config, num_conditions=3, condition_dims=(1, 1, encoder.dim))
         return cls(space, GraphDenoiser(layout, config), transitions, scales, encoder)
 
     def for_device(self, device: DeviceCondition) -> ArchGenerator:

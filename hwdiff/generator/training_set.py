@@ -87,9 +87,9 @@ def build_device_rows(space: SearchSpace, oracle: AccuracyOracle, sources: dict[
         names.append(name)
 
     everything = np.arange(len(archs))
+    basis = transfer.basis(archs)  # one feature pass over the space serves every device, real and synthetic
     for device, lat in sources.items():
-        add(device, lat, describe_device(encoder, transfer, archs, lat, f"source device {device}"), everything)
-    basis = transfer.basis(archs)
+        add(device, lat, describe_device(encoder, transfer, archs, lat, f"source device {device}", basis), everything)
     mean, cov = transfer.prior
     for w in rng.multivariate_normal(mean, cov, size=SYNTHETIC_PER_SOURCE * len(sources)):
         lat = np.exp(basis @ w)

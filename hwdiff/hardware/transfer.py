@@ -142,15 +142,16 @@ class TransferModel:
         weights = np.linalg.solve(a, zc.T @ yc / noise + prior_precision @ mean)
         return DeviceFit(offset=y_mean - float(z_mean @ weights), weights=weights, noise=noise)
 
-    def project(self, archs: Sequence[str], latency_ms: Sequence[float]) -> DeviceFit:
+    def project(self, archs: Sequence[str], latency_ms: Sequence[float], basis: np.ndarray | None = None
+                ) -> DeviceFit:
         """The head of a device known on many architectures (a table, or any profile's predictions over the
         space): the least-squares fit of its log-latency on the basis, no prior. For a few-shot profile's own
-        predictions it gives back the profile's fit."""
+        predictions it gives back the profile's fit. ``basis``: ``self.basis(archs)``, when the caller has it."""
         y = np.log(np.asarray(latency_ms, dtype=np.float64))
         if len(y) <= self.components + 1 or len(y) != len(archs) or not np.isfinite(y).all():
             raise HwdiffError(f"projecting a device on the latency basis needs more than {self.components + 1} "
                               f"finite, positive latencies, got {len(y)}")
-        z = np.concatenate([np.ones((len(y), 1)), self.basis(archs)], axis=1)
+        z = np.concatenate([np.ones((len(y), 1)), self.basis(archs) if basis is None else basis], axis=1)
         coef = np.linalg.lstsq(z, y, rcond=None)[0]
         residual = y - z @ coef
         return DeviceFit(offset=float(coef[0]), weights=coef[1:], noise=float(residual @ residual / len(y)))
