@@ -394,7 +394,7 @@ def run_profile(plan: ProfilePlan, out: Path | None = None, *, force: bool = Fal
     side.unlink(missing_ok=True)
     results = [partial.results[job.id] for job in jobs]
     disturbed = sum(r["disturbed"] for r in results) / max(1, sum(r["repeats"] for r in results))
-    warnings = []
+    warnings = [profile.provenance["context_unused"]] if "context_unused" in profile.provenance else []
     if disturbed > 0.2:
         load = f"load average {load_before[0]:.1f} on {os.cpu_count()} CPUs" if load_before else "busy machine"
         warnings.append(f"{disturbed:.0%} of the timed samples were interrupted by other processes ({load} when "
@@ -505,10 +505,17 @@ def _assemble(plan: ProfilePlan, run: FinishedRun) -> LutProfile:
                                 {e["key"]: e["ms"] for e in entries})
 
     space = get_space(plan.space)
-    profile = LutProfile(
-        layers=entries, calibration={"form": "scale * lut_sum + offset", "scale": 1.0, "offset_ms": 0.0,
-                                     "fitted_on": 0}, context=plan.context,
-        device=plan.device, space=plan.space, dataset=plan.dataset, provenance={}, validation=None)
+
+    def lut(context: bool) -> LutProfile:
+        return LutProfile(
+            layers=entries, calibration={"form": "scale * lut_sum + offset", "scale": 1.0, "offset_ms": 0.0,
+                                         "fitted_on": 0}, context=context,
+            device=plan.device, space=plan.space, dataset=plan.dataset, provenance={}, validation=None)
+
+    profile = lut(plan.context)
+    unresolved = _unresolved_context(profile, archs) if plan.context else None
+    if unresolved:
+        profile = lut(False)
     networks, validation = [], None
     if archs:
         measured = np.array([median_of_rounds(partial.results, plan, f"net/{i}")[0] for i in range(len(archs))])
@@ -529,8 +536,25 @@ def _assemble(plan: ProfilePlan, run: FinishedRun) -> LutProfile:
                              "split": "fit" if i < fit else "held-out", "rounds": rounds})
     profile.networks = networks
     profile.validation = validation
-    profile.provenance = run_provenance(plan, run)
+    profile.provenance = run_provenance(plan, run) | ({"context_unused": unresolved} if unresolved else {})
     return profile
+
+
+def _unresolved_context(profile: LutProfile, archs: list[str]) -> str | None:
+    """Why the context entries cannot be used, or None: a network they make sum to no time at all.
+
+    Context entries are differences of noisy chain timings and may be negative; when timing too short
+    to resolve them drives a network's sum to zero or below, they are noise, and the profile predicts
+    from its layers alone (calibrated on the measured networks, so its stated error stays honest).
+    """
+    candidates = list(archs) + (get_space(profile.space).enumerate() or [])
+    sums = profile.layer_sums(candidates)
+    worst = int(np.argmin(sums))
+    if sums[worst] > 0:
+        return None
+    return (f"the context entries were not used: with them {candidates[worst]} sums to {sums[worst]:.3g} ms, so "
+            "this run's timing did not resolve them; measure again with longer timing (or a quieter machine) "
+            "to use them")
 
 
 def run_provenance(plan: ProfilePlan, run: FinishedRun) -> dict[str, Any]:
