@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwdiff.search.constraints import Constraints
+from hwdiff.search.margin import DEFAULT_CONFIDENCE, LatencyMargin
 from hwdiff.search.verify import VerifyRequest
 
 if TYPE_CHECKING:
@@ -59,12 +60,14 @@ class SearchRequest:
     train_steps: int | None = None
     verify: VerifyRequest | None = None  # measure the top networks on the device (search --verify)
     generator: str = "auto"  # "shared" (shipped, any device), "device" (trained for it), "auto": shared if shipped
+    confidence: float | None = DEFAULT_CONFIDENCE  # aim below the budget to meet it with this probability (margin.py)
 
     def __post_init__(self) -> None:
         """Every value in its range, in one line naming the option, before anything is loaded or trained."""
         from hwdiff.diffusion.config import TIMESTEPS
         from hwdiff.errors import check_range
         from hwdiff.search.config import MAX_SAMPLES, check_generator_choice
+        from hwdiff.search.margin import check_confidence
 
         check_guidance(self.guidance, self.weights)
         check_range("--top", self.top, 1, MAX_SAMPLES)
@@ -72,6 +75,7 @@ class SearchRequest:
         check_range("--steps", self.steps, 1, TIMESTEPS, " (the diffusion's timesteps)")
         check_training(self.space, self.labels, self.seed, self.train_steps)
         check_generator_choice(self.generator, self.labels, self.train_steps)
+        check_confidence(self.confidence)
 
 
 MAX_GUIDANCE_WEIGHT = 1000.0
@@ -160,22 +164,37 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
     top = r.top if r.verify is None else max(r.top, r.verify.top)  # verified ones over budget are dropped
     if on_problem is not None:
         _warn_changed_stack(ctx.profile, on_problem)
+    aimed, margin = _aimed(ctx, r.constraints, r.confidence)
     if r.labels is not None:
         config = BudgetedConfig()
         config = replace(config, samples=r.samples or config.samples,
                          pretrain_steps=r.train_steps or config.pretrain_steps)
-        result = labelled_search(ctx, r.constraints, r.labels, top=top, seed=r.seed, config=config,
+        result = labelled_search(ctx, aimed, r.labels, top=top, seed=r.seed, config=config,
                                  pretrain_progress=progress)
     else:
         model = _shared(ctx, r) or _trained(ctx, None, r.seed, r.train_steps, False, r.constraints, progress,
                                             on_problem)
-        result = run_search(ctx, model.generator, model.training, r.constraints, top=top,
+        result = run_search(ctx, model.generator, model.training, aimed, top=top,
                             samples=r.samples or SAMPLES, seed=r.seed, guidance=Guidance(r.guidance, r.weights),
                             steps=r.steps or DEFAULT_SAMPLING_STEPS)
         result.model = model
+    result.constraints, result.margin = r.constraints, margin
     if verifier is not None:
         verifier.verify(result, r.top, progress=on_measure)
     return result
+
+
+def _aimed(ctx: SearchContext, constraints: Constraints, confidence: float | None
+           ) -> tuple[Constraints, LatencyMargin | None]:
+    """The constraints to search with: the latency bound lowered by the profile's stated error (margin.py)."""
+    from hwdiff.generator.training_set import space_archs
+    from hwdiff.search.margin import aimed_constraints
+
+    spread = ctx.profile.log_error_sd
+    if constraints.latency_ms is None or confidence is None or spread <= 0:
+        return constraints, None
+    fastest = float(ctx.profile.predict(space_archs(ctx.space, seed=0)).min())
+    return aimed_constraints(constraints, confidence, spread, fastest)
 
 
 def _shared(ctx: SearchContext, request: SearchRequest) -> TrainedModel | None:

@@ -156,9 +156,22 @@ def test_search_on_a_fewshot_profile(cli, imported, one_thread):
     doc = json.loads(result.out)
     assert doc["device"] == "new-phone" and doc["candidates"]
     latency = find_profile("new-phone", "nb201").predict
+    margin = doc["margin"]  # the fit's own spread: the search aims below the budget (search/margin.py)
+    assert margin["budget_ms"] == 15.0 and margin["bound_ms"] < 15.0 and margin["confidence"] == pytest.approx(0.9)
     for c in doc["candidates"]:
-        assert c["latency_source"] == "fewshot:new-phone-nb201-fewshot.json" and c["latency_ms"] <= 15.0
+        assert c["latency_source"] == "fewshot:new-phone-nb201-fewshot.json" and c["latency_ms"] <= margin["bound_ms"]
         assert c["latency_ms"] == pytest.approx(float(latency([c["arch"]])[0]))
+
+
+@pytest.mark.parametrize("device", ["fpga", "titan_rtx_1", "gold_6226"])
+def test_stated_spread_matches_the_error_over_the_whole_table(device):
+    """The spread a search's margin uses, from 20 networks, against the error over all 15,625 cells."""
+    truth = find_profile(device, "nb201").predict(ALL)
+    pick = np.random.default_rng(0).choice(len(ALL), 20, replace=False)
+    profile = FewShotProfile.fit(device="board", space="nb201", dataset="cifar10", archs=[ALL[i] for i in pick],
+                                 latency_ms=truth[pick], provenance={"source": "test"})
+    actual = float(np.std(np.log(truth / profile.predict(ALL))))
+    assert 0.5 * actual < profile.log_error_sd < 2 * actual
 
 
 def test_a_repeated_identical_row_counts_once(cli, tmp_path):

@@ -145,10 +145,16 @@ def test_search_answers_from_the_shared_generator_without_training(shared_dir, c
     assert result.code == 0, result.err
     doc = json.loads(result.out)
     assert doc["generator"]["kind"] == "shared" and doc["generator"]["reused"]
-    assert doc["candidates"] and all(c["latency_ms"] <= float(budget[:-2]) for c in doc["candidates"])
+    bound = doc["margin"]["bound_ms"]  # aimed below the budget by the few-shot profile's stated spread
+    assert bound < float(budget[:-2]) and doc["constraints"]["latency_ms"] == float(budget[:-2])
+    assert doc["candidates"] and all(c["latency_ms"] <= bound for c in doc["candidates"])
     assert not (hwdiff_home / "models").exists()  # nothing trained, nothing stored
+    at_budget = cli("search", "--device", "my-board", "--latency", budget, "--samples", "60", "--steps", "5",
+                    "--confidence", "0.5", "--json")
+    assert json.loads(at_budget.out)["margin"] is None
     trained = cli("search", "--device", "my-board", "--latency", budget, "--samples", "20", "--steps", "3",
                   "--train-steps", "5", "--json")
     assert json.loads(trained.out)["generator"]["kind"] == "device"
     text = cli("search", "--device", "my-board", "--latency", budget, "--samples", "20", "--steps", "3")
     assert "generator: shared nb201/cifar10 (shipped, no training" in text.out
+    assert f"aimed at ≤ {bound:.4g} ms, so that a network meets {float(budget[:-2]):g} ms" in " ".join(text.out.split())

@@ -18,6 +18,7 @@ from hwdiff.diffusion.config import DEFAULT_SAMPLING_STEPS, TrainConfig
 from hwdiff.errors import HwdiffError, check_range, check_seed
 from hwdiff.search.config import MAX_SAMPLES, BudgetedConfig
 from hwdiff.search.constraints import Constraints, parse_accuracy, parse_latency
+from hwdiff.search.margin import DEFAULT_CONFIDENCE
 
 if TYPE_CHECKING:
     from hwdiff.generator.train import TrainedModel
@@ -130,6 +131,11 @@ def _render_search(result: SearchResult) -> None:
     if c.latency_ms is not None:
         want.append(f"{result.latency_kind.short if result.latency_kind else 'latency'} ≤ {c.latency_ms:g} ms")
     console.print("constraints: " + (", ".join(want) or "none (best available)"), markup=False)
+    if result.margin is not None:
+        m = result.margin
+        console.print(f"aimed at ≤ {m.bound_ms:.4g} ms, so that a network meets {m.budget_ms:g} ms on the device with "
+                      f"{m.confidence:.0%} confidence under the profile's stated error (log-sd {m.log_sd:.3f}); "
+                      "--confidence 0.5 aims at the budget itself", markup=False)
     if result.candidates:
         console.print(_candidate_table("Architectures meeting the constraints", result.candidates,
                                        result.accuracy_metric, result.latency_kind))
@@ -175,6 +181,9 @@ def search(
     generator: str = typer.Option("auto", help="shared: the shipped generator for every device (no training); "
                                                "device: one trained for this device (minutes, once); auto: shared "
                                                "where one ships and nothing asks to train."),
+    confidence: float = typer.Option(DEFAULT_CONFIDENCE, help="Aim below the latency budget so that a returned "
+                                     "network meets it on the device with this probability, under the profile's "
+                                     "stated error (0.5: aim at the budget; a measured table has no error)."),
     json_out: bool = JSON,
 ) -> None:
     """Generate architectures that meet an accuracy target and a latency budget on a device."""
@@ -187,7 +196,8 @@ def search(
     request = api.SearchRequest(space=space, dataset=dataset, device=device, profile=profile, constraints=constraints,
                                 top=top, samples=samples, labels=labels, seed=seed, guidance=guidance,
                                 weights=_guidance_weights(weights), steps=steps, train_steps=train_steps,
-                                generator=generator, verify=verify_request(verify, remote, identity, remote_python))
+                                generator=generator, confidence=confidence,
+                                verify=verify_request(verify, remote, identity, remote_python))
     from hwdiff.search.history import save_last_search
     from hwdiff.search.plot import check_writable, plot_search
 

@@ -126,6 +126,12 @@ class FewShotProfile(Profile):
     def device_fit(self) -> DeviceFit:
         return self.model.adapt(self.archs, self.latency_ms)
 
+    @property
+    def log_error_sd(self) -> float:
+        """The fit's own predictive spread (noise plus posterior uncertainty): defined for any number of
+        networks, where a stated error over a handful of held-out ones is itself noisy."""
+        return self.device_fit.log_sd
+
     def predict(self, archs: Sequence[str]) -> np.ndarray:
         space = get_space(self.space)
         return self.model.predict_ms(self.device_fit, [space.canonical(a) for a in archs])
@@ -159,7 +165,7 @@ class FewShotProfile(Profile):
             "holdout": None if not self.holdout else {
                 "archs": self.holdout[0], "latency_ms": [_short_float(v) for v in self.holdout[1]]},
             "fit": {"offset": _short_float(fit.offset), "weights": [_short_float(v) for v in fit.weights],
-                    "noise_variance": _short_float(fit.noise),
+                    "noise_variance": _short_float(fit.noise), "log_sd": _short_float(fit.log_sd),
                     "nearest_devices": [[d, round(s, 3)] for d, s in self.model.nearest_sources(fit)]},
         }
 

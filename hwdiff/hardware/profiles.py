@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import importlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,18 @@ class Profile(abc.ABC):
                     continue
                 return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
         return None
+
+    @property
+    def log_error_sd(self) -> float:
+        """Expected spread, standard deviation of ``log(measured / predicted)``, of a network the profile did not
+        measure: 0 for a measured table; else from the stated error as a normal's: the median relative error /
+        0.6745 (robust to one wild held-out network), or where only the mean is stated, MAPE * sqrt(pi / 2)."""
+        stated = self.validation or {}
+        for key, per_sd in (("median_abs_error_pct", 0.6745), ("mape", math.sqrt(2 / math.pi))):
+            value = stated.get(key)
+            if self.kind != "table" and isinstance(value, (int, float)) and math.isfinite(value):
+                return max(float(value), 0.0) / 100 / per_sd
+        return 0.0
 
     @property
     def trusted(self) -> bool:

@@ -21,7 +21,9 @@ learns those shapes from the shipped devices and, for a new device, how much of 
    ``y = c + z(a) . w + e``, ``e ~ N(0, s2)``, flat prior on the offset ``c``, ``w ~ N(m, C)``. The
    noise ``s2`` maximises the marginal likelihood of the ``y_i`` over ``NOISE_GRID`` (empirical
    Bayes: a noisy device trusts the prior more); ``w`` is the posterior mean
-   ``(Zc^T Zc / s2 + C^-1)^-1 (Zc^T yc / s2 + C^-1 m)`` on the centred data; ``c`` follows.
+   ``(Zc^T Zc / s2 + C^-1)^-1 (Zc^T yc / s2 + C^-1 m)`` on the centred data; ``c`` follows. The spread
+   the fit expects of a network it did not see is ``s2 (1 + 1/N) + zc^T A^-1 zc`` (``A`` the posterior
+   precision), averaged over the measured networks: what a search's confidence margin uses.
 
 ``(c, w)`` is the device's embedding: a point in the same space as the source devices' heads.
 The model ships per space as ``hwdiff/data/tables/latency_transfer_<space>.npz`` (plain arrays);
@@ -75,6 +77,7 @@ class DeviceFit:
     offset: float
     weights: np.ndarray  # [K]
     noise: float  # the chosen log-latency noise variance
+    log_sd: float = 0.0  # expected spread of log(measured / predicted) for a network the fit did not see
 
     def log_latency(self, basis: np.ndarray) -> np.ndarray:
         return self.offset + basis @ self.weights
@@ -140,7 +143,11 @@ class TransferModel:
                 best_ll, noise = ll, float(s2)
         a = zc.T @ zc / noise + prior_precision
         weights = np.linalg.solve(a, zc.T @ yc / noise + prior_precision @ mean)
-        return DeviceFit(offset=y_mean - float(z_mean @ weights), weights=weights, noise=noise)
+        # Predictive variance of a new network: the noise, the offset's (noise / N) and the head's posterior
+        # variance along the network's basis vector, averaged over the measured (spread-out) networks.
+        spread = noise * (1 + 1 / len(y)) + float(np.mean(np.einsum("ij,ij->i", zc @ np.linalg.inv(a), zc)))
+        return DeviceFit(offset=y_mean - float(z_mean @ weights), weights=weights, noise=noise,
+                         log_sd=float(np.sqrt(spread)))
 
     def project(self, archs: Sequence[str], latency_ms: Sequence[float], basis: np.ndarray | None = None
                 ) -> DeviceFit:

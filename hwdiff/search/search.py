@@ -41,6 +41,7 @@ from hwdiff.search.scoring import Candidate, Scorer
 if TYPE_CHECKING:
     from hwdiff.generator.train import TrainedModel
     from hwdiff.hardware.profiles import LatencyKind
+    from hwdiff.search.margin import LatencyMargin
     from hwdiff.search.verify import Verification
 
 ACC_HINT_QUANTILE = 97.0
@@ -76,6 +77,7 @@ class SearchResult:
     model: TrainedModel | None = None  # the generator a plain search sampled from (api.search sets it)
     latency_kind: LatencyKind | None = None  # what the device profile's milliseconds are
     verification: Verification | None = None  # the top networks measured on the device (search --verify)
+    margin: LatencyMargin | None = None  # the bound searched below the budget, for a profile's stated error
 
     def known_points(self) -> tuple[np.ndarray, np.ndarray]:
         """(accuracy, latency) of the architectures the search knew: the generator's training set, or
@@ -98,6 +100,7 @@ class SearchResult:
             "fastest_meeting_accuracy": (self.fastest_meeting_accuracy.to_json()
                                          if self.fastest_meeting_accuracy else None),
             "generator": self.generator_json(),
+            "margin": self.margin.to_json() if self.margin is not None else None,
             **({"verification": self.verification.to_json()} if self.verification is not None else {}),
         }
 
