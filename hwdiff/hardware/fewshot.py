@@ -165,7 +165,7 @@ class FewShotProfile(Profile):
             "holdout": None if not self.holdout else {
                 "archs": self.holdout[0], "latency_ms": [_short_float(v) for v in self.holdout[1]]},
             "fit": {"offset": _short_float(fit.offset), "weights": [_short_float(v) for v in fit.weights],
-                    "noise_variance": _short_float(fit.noise), "log_sd": _short_float(fit.log_sd),
+                    "noise_variance": _short_float(fit.noise),
                     "nearest_devices": [[d, round(s, 3)] for d, s in self.model.nearest_sources(fit)]},
         }
 
