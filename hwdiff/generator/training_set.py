@@ -55,7 +55,7 @@ def build_training_set(space: SearchSpace, oracle: AccuracyOracle, profile: Prof
     return TrainingSet(archs, accuracy, profile.predict(archs))
 
 
-SYNTHETIC_PER_SOURCE = 4  # synthetic devices per source device in a shared generator's training rows
+SYNTHETIC_PER_SOURCE = 1  # synthetic devices per source device (method.md: 4 left the outlier devices too few rows)
 SYNTHETIC_SHARE = 0.25  # of the architectures each synthetic device contributes rows for
 
 
