@@ -1,12 +1,13 @@
 """The diffusion core: schedule, transitions, posterior, guidance, training."""
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from hwdiff.diffusion.denoiser import DenoiserConfig, GraphDenoiser
+from hwdiff.diffusion.denoiser import DenoiserConfig, GraphDenoiser, timestep_embedding
 from hwdiff.diffusion.graphs import GraphBatch
 from hwdiff.diffusion.noise import CosineSchedule, MarginalTransitions
 from hwdiff.diffusion.pipeline import Guidance, GuidedSampler, condition_tensor
@@ -128,6 +129,70 @@ def test_guidance_with_weight_zero_is_the_conditional_model():
     assert torch.allclose(composed[0], null_logits[0], atol=1e-5)
     assert torch.allclose(one[0], acc_logits[0], atol=1e-5)
 
+
+
+def test_context_conditions_reach_every_pass_and_are_never_guided():
+    """A shared generator's device (condition 2 here) is context: a step bounded by nothing else is one plain
+    pass, and guidance contrasts the bounds against the context alone, with one weight per bound."""
+    tr = nb201_transitions()
+    torch.manual_seed(0)
+    model = GraphDenoiser(tr.layout, replace(TINY, num_conditions=3)).eval()
+    calls = []
+    model.register_forward_hook(lambda module, args, out: calls.append(args[0].nodes.shape[0]))
+    graphs = tr.sample_limit(8, torch.Generator().manual_seed(0))
+    t = torch.full((8,), 0.5)
+    values = torch.randn(8, 3)
+    sampler = GuidedSampler(tr)
+
+    def flags(*on: int) -> torch.Tensor:
+        present = torch.zeros(8, 3, dtype=torch.bool)
+        present[:, list(on)] = True
+        return present
+
+    with torch.no_grad():
+        def plain(*on: int) -> torch.Tensor:
+            return model(graphs, t, condition_tensor(values, flags(*on)))[0][0]
+
+        context_only, _ = sampler._guided_logits(model, graphs, t, values, flags(2), Guidance("joint", (2.0,)), (2,))
+        assert calls == [8]  # one pass, no guidance
+        assert torch.allclose(context_only[0], plain(2), atol=1e-5)
+        joint, _ = sampler._guided_logits(model, graphs, t, values, flags(0, 1, 2), Guidance("joint", (2.0,)), (2,))
+        assert torch.allclose(joint[0], 3 * plain(0, 1, 2) - 2 * plain(2), atol=1e-4)
+        composed, _ = sampler._guided_logits(model, graphs, t, values, flags(0, 1, 2),
+                                             Guidance("composed", (1.0, 3.0)), (2,))
+        want = plain(2) + (plain(0, 2) - plain(2)) + 3 * (plain(1, 2) - plain(2))
+        assert torch.allclose(composed[0], want, atol=1e-4)
+        with pytest.raises(ValueError, match="needs 2 weights"):
+            sampler._guided_logits(model, graphs, t, values, flags(0, 1, 2), Guidance("composed", (1.0, 1.0, 1.0)),
+                                   (2,))
+
+
+def test_a_fixed_adjacency_is_embedded_once_with_the_same_result():
+    """nb201's edges are the same in every graph: the denoiser embeds them once and broadcasts; the logits are
+    those of embedding each graph's own edges."""
+    tr = nb201_transitions()
+    torch.manual_seed(0)
+    model = GraphDenoiser(tr.layout, TINY).eval()
+    graphs = tr.sample_limit(16, torch.Generator().manual_seed(0))
+    t = torch.rand(16)
+    cond = condition_tensor(torch.randn(16, 2), torch.ones(16, 2, dtype=torch.bool))
+    with torch.no_grad():
+        node_logits, edge_logits = model(graphs, t, cond)
+        # The same forward, with every graph's edge features computed from its own edges.
+        lay, (b, n) = tr.layout, graphs.nodes.shape[:2]
+        feats = [torch.nn.functional.one_hot(graphs.nodes[..., a], k).float() for a, k in enumerate(lay.node_classes)]
+        feats.append(lay.node_mask.float().expand(b, n).unsqueeze(-1))
+        x = model.node_in(torch.cat(feats, -1)) + model.position
+        onehot = torch.nn.functional.one_hot(graphs.edges, lay.edge_classes).float()
+        e = model.edge_in(torch.cat([onehot, onehot.transpose(1, 2), lay.edge_mask.float().expand(b, n, n)[..., None]],
+                                    -1))
+        g = model.global_in(torch.cat([timestep_embedding(t, TINY.global_dim), cond], -1))
+        for layer in model.layers:
+            x, e = layer(x, e, g)
+    assert edge_logits.shape == (16, n, n, lay.edge_classes)
+    for got, head in zip(node_logits, model.node_heads):
+        assert torch.allclose(got, head(x), atol=1e-5)
+    assert torch.allclose(edge_logits, model.edge_head(e), atol=1e-5)
 
 def test_step_skipping_schedule():
     tr = nb201_transitions()

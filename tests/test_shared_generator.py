@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from hwdiff.diffusion.pipeline import Guidance
 from hwdiff.diffusion.training import TrainConfig
 from hwdiff.errors import HwdiffError
 from hwdiff.generator.context import SearchContext, resolve_context
@@ -76,6 +77,8 @@ def test_shared_generator_binds_to_any_profile_and_samples(shared_dir, transfer)
     budget = float(np.percentile(table.training.latency_ms, 50))
     out = table.generator.sample(np.full(64, 0.9), np.full(64, budget), seed=0)
     assert sum(a is not None for a in out) >= 32
+    composed = table.generator.sample(np.full(64, 0.9), np.full(64, budget), Guidance("composed", (1.0, 3.0)), seed=0)
+    assert sum(a is not None for a in composed) >= 32  # one weight per bound: the device is not guided
     with pytest.raises(ValueError, match="device"):
         generator.sample(np.full(4, np.nan), np.full(4, budget))  # unbound: no latency scale to read it on
     assert len(generator.sample(np.full(4, np.nan), np.full(4, np.nan))) == 4  # unconditioned still works

@@ -144,10 +144,12 @@ class GraphDenoiser(nn.Module):
         feats = [nn.functional.one_hot(graphs.nodes[..., a], k).float() for a, k in enumerate(lay.node_classes)]
         feats.append(node_mask.float().expand(b, n).unsqueeze(-1))
         x = self.node_in(torch.cat(feats, dim=-1)) + self.position
-        onehot = nn.functional.one_hot(graphs.edges, lay.edge_classes).float()
-        edge_mask = lay.edge_mask.to(graphs.edges.device).float().expand(b, n, n).unsqueeze(-1)
+        # A fixed adjacency is the same in every graph: its features are computed once and broadcast.
+        edges = graphs.edges if lay.has_free_edges else lay.fixed_edges.to(graphs.edges.device)[None]
+        onehot = nn.functional.one_hot(edges, lay.edge_classes).float()
+        edge_mask = lay.edge_mask.to(edges.device).float().expand(edges.shape).unsqueeze(-1)
         e = self.edge_in(torch.cat([onehot, onehot.transpose(1, 2), edge_mask], dim=-1))
         g = self.global_in(torch.cat([timestep_embedding(t, self.cfg.global_dim), conditions], dim=-1))
         for layer in self.layers:
             x, e = layer(x, e, g)
-        return [head(x) for head in self.node_heads], self.edge_head(e)
+        return [head(x) for head in self.node_heads], self.edge_head(e).expand(b, n, n, -1)

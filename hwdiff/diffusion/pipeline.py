@@ -6,6 +6,10 @@ The sampler takes a denoiser; it does not own one. Guidance acts on the denoiser
 * composed: ``l = l(G, none) + sum_k w_k (l(G, c_k) - l(G, none))``, one weight per condition,
   where ``c_k`` keeps only condition ``k``.
 
+*Context* conditions (``context``: their indices) describe the setting rather than bound the result
+(a shared generator's device): every pass is given them and none is guided on them, so ``none`` above
+reads "only the context", and a step with no other condition present is one unguided pass.
+
 All the passes a step needs run as one batched forward.
 """
 
@@ -64,25 +68,28 @@ class GuidedSampler:
         return list(zip(grid[:-1], grid[1:]))
 
     def _guided_logits(self, model: GraphDenoiser, graphs: GraphBatch, t: torch.Tensor, values: torch.Tensor,
-                       present: torch.Tensor, guidance: Guidance) -> tuple[list[torch.Tensor], torch.Tensor]:
+                       present: torch.Tensor, guidance: Guidance, context: tuple[int, ...] = ()
+                       ) -> tuple[list[torch.Tensor], torch.Tensor]:
         b, c = present.shape
-        none = torch.zeros_like(present)
-        if not present.any():
-            variants, coefs = [none], [1.0]
+        guided = [k for k in range(c) if k not in context]
+        none = present.clone()  # the context conditions only
+        none[:, guided] = False
+        if not present[:, guided].any():
+            variants, coefs = [present], [1.0]
         elif guidance.mode == "joint":
             w = guidance.weights[0]
             variants, coefs = [present, none], [1.0 + w, -w]
         else:
-            if len(guidance.weights) != c:
-                raise ValueError(f"composed guidance needs {c} weights, got {len(guidance.weights)}")
+            if len(guidance.weights) != len(guided):
+                raise ValueError(f"composed guidance needs {len(guided)} weights, got {len(guidance.weights)}")
             variants, coefs = [none], [1.0]
-            for k in range(c):
-                only_k = torch.zeros_like(present)
+            for k, weight in zip(guided, guidance.weights):
+                only_k = none.clone()
                 only_k[:, k] = present[:, k]
-                if only_k.any():
+                if present[:, k].any():
                     variants.append(only_k)
-                    coefs.append(guidance.weights[k])
-                    coefs[0] -= guidance.weights[k]
+                    coefs.append(weight)
+                    coefs[0] -= weight
         reps = len(variants)
         widths = model.cfg.condition_widths
         cond = torch.cat([condition_tensor(values, v, widths) for v in variants])
@@ -98,19 +105,21 @@ class GuidedSampler:
     @torch.no_grad()
     def sample(self, model: GraphDenoiser, values: torch.Tensor, present: torch.Tensor,
                guidance: Guidance = Guidance(), generator: torch.Generator | None = None,
-               batch_size: int = 1000) -> GraphBatch:
-        """One graph per row of ``values`` (``[B, D]``, normalised) and ``present`` (``[B, C]``)."""
+               batch_size: int = 1000, context: tuple[int, ...] = ()) -> GraphBatch:
+        """One graph per row of ``values`` (``[B, D]``, normalised) and ``present`` (``[B, C]``); ``context``: the
+        indices of the context conditions."""
         model.eval()
         device = next(model.parameters()).device
         out = []
         for start in range(0, values.shape[0], batch_size):
             v = values[start:start + batch_size].to(device)
             p = present[start:start + batch_size].to(device)
-            out.append(self._sample_batch(model, v, p, guidance, generator, device))
+            out.append(self._sample_batch(model, v, p, guidance, generator, device, context))
         return GraphBatch(torch.cat([g.nodes for g in out]), torch.cat([g.edges for g in out]))
 
     def _sample_batch(self, model: GraphDenoiser, values: torch.Tensor, present: torch.Tensor,
-                      guidance: Guidance, generator: torch.Generator | None, device: torch.device) -> GraphBatch:
+                      guidance: Guidance, generator: torch.Generator | None, device: torch.device,
+                      context: tuple[int, ...]) -> GraphBatch:
         tr = self.transitions
         lay = tr.layout
         total = tr.schedule.timesteps
@@ -119,7 +128,7 @@ class GuidedSampler:
         edge_mask = lay.edge_mask.to(device)
         for t, s in self.timesteps():
             t_in = torch.full((values.shape[0],), t / total, device=device)
-            node_logits, edge_logits = self._guided_logits(model, graphs, t_in, values, present, guidance)
+            node_logits, edge_logits = self._guided_logits(model, graphs, t_in, values, present, guidance, context)
             nodes = graphs.nodes.clone()
             for a, logits in enumerate(node_logits):
                 logits = logits.masked_fill(~lay.allowed[a].to(device), float("-inf"))

@@ -156,8 +156,9 @@ class ArchGenerator:
         """One architecture per target pair (NaN = condition absent); ``None`` for invalid graphs."""
         values, present = self.conditions(accuracy, latency_ms)
         generator = torch.Generator().manual_seed(seed)
+        context = (len(CONDITIONS),) if self.shared else ()  # the device: given to every pass, never guided
         graphs = GuidedSampler(self.transitions, steps).sample(
-            self.denoiser, values, present, guidance, generator, batch_size)
+            self.denoiser, values, present, guidance, generator, batch_size, context)
         return self.space.decode(*graphs.numpy())
 
     # -- persistence (plain tensors and JSON: loadable with weights_only=True) --------------------
