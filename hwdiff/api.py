@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from hwdiff.deploy.export import ExportOptions, ExportResult
     from hwdiff.generator.context import SearchContext
     from hwdiff.generator.train import TrainedModel
+    from hwdiff.generator.training_set import TrainingSet
     from hwdiff.hardware.fewshot_run import FewShotPlan
     from hwdiff.hardware.profiles import Profile
     from hwdiff.hardware.profiling import ProfilePlan, RunReport
@@ -164,8 +165,8 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
     top = r.top if r.verify is None else max(r.top, r.verify.top)  # verified ones over budget are dropped
     if on_problem is not None:
         _warn_changed_stack(ctx.profile, on_problem)
-    aimed, margin = _aimed(ctx, r.constraints, r.confidence)
     if r.labels is not None:
+        aimed, margin = _aimed(ctx, r.constraints, r.confidence)
         config = BudgetedConfig()
         config = replace(config, samples=r.samples or config.samples,
                          pretrain_steps=r.train_steps or config.pretrain_steps)
@@ -174,6 +175,7 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
     else:
         model = _shared(ctx, r) or _trained(ctx, None, r.seed, r.train_steps, False, r.constraints, progress,
                                             on_problem)
+        aimed, margin = _aimed(ctx, r.constraints, r.confidence, model.training)
         result = run_search(ctx, model.generator, model.training, aimed, top=top,
                             samples=r.samples or SAMPLES, seed=r.seed, guidance=Guidance(r.guidance, r.weights),
                             steps=r.steps or DEFAULT_SAMPLING_STEPS)
@@ -184,17 +186,18 @@ def search(request: SearchRequest, *, progress: Progress | None = None,
     return result
 
 
-def _aimed(ctx: SearchContext, constraints: Constraints, confidence: float | None
-           ) -> tuple[Constraints, LatencyMargin | None]:
-    """The constraints to search with: the latency bound lowered by the profile's stated error (margin.py)."""
+def _aimed(ctx: SearchContext, constraints: Constraints, confidence: float | None,
+           training: TrainingSet | None = None) -> tuple[Constraints, LatencyMargin | None]:
+    """The constraints to search with: the latency bound lowered by the profile's stated error (margin.py).
+    The fastest network is read from ``training`` (the generator's), else predicted over the space."""
     from hwdiff.generator.training_set import space_archs
     from hwdiff.search.margin import aimed_constraints
 
     spread = ctx.profile.log_error_sd
     if constraints.latency_ms is None or confidence is None or spread <= 0:
-        return constraints, None
-    fastest = float(ctx.profile.predict(space_archs(ctx.space, seed=0)).min())
-    return aimed_constraints(constraints, confidence, spread, fastest)
+        return constraints, None  # nothing to aim: skip predicting the space
+    latency = training.latency_ms if training is not None else ctx.profile.predict(space_archs(ctx.space, seed=0))
+    return aimed_constraints(constraints, confidence, spread, float(latency.min()))
 
 
 def _shared(ctx: SearchContext, request: SearchRequest) -> TrainedModel | None:
