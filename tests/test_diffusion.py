@@ -130,7 +130,6 @@ def test_guidance_with_weight_zero_is_the_conditional_model():
     assert torch.allclose(one[0], acc_logits[0], atol=1e-5)
 
 
-
 def test_context_conditions_reach_every_pass_and_are_never_guided():
     """A shared generator's device (condition 2 here) is context: a step bounded by nothing else is one plain
     pass, and guidance contrasts the bounds against the context alone, with one weight per bound."""
@@ -193,6 +192,7 @@ def test_a_fixed_adjacency_is_embedded_once_with_the_same_result():
     for got, head in zip(node_logits, model.node_heads):
         assert torch.allclose(got, head(x), atol=1e-5)
     assert torch.allclose(edge_logits, model.edge_head(e), atol=1e-5)
+
 
 def test_step_skipping_schedule():
     tr = nb201_transitions()
