@@ -4,7 +4,14 @@ torch's CPU threads come from OpenMP (libgomp in the pip wheels). At the end of 
 a libgomp thread that is done spins, up to 300,000 rounds, before it sleeps. Beside another busy
 process that spinning takes the core from the thread it waits for, so a command makes little progress
 while burning CPU (measured with ``python -m tools.bench_threads``; figures in docs/performance.md).
-Threads that sleep at once (``OMP_WAIT_POLICY=PASSIVE``) give the core back instead.
+Threads that sleep at once (``OMP_WAIT_POLICY=PASSIVE``) give the core back instead, at a price when
+the machine is idle: each of the thousands of small operations of a training step or a sampling step
+then wakes its threads again (16 % slower training, 5-16 % slower sampling alone). So a command looks
+at the machine when it starts: when the tasks running besides it leave a core for each of its threads,
+it keeps libgomp's own waiting; otherwise, or where that cannot be seen, it waits passively. The look
+is an instant one (the running-task count of ``/proc/loadavg``, least of a few reads), not the load
+average, whose minute-long memory would count hwdiff's own last command as a neighbour. A neighbour
+that starts after the command does is not seen (``OMP_WAIT_POLICY=PASSIVE`` forces passive waiting).
 
 The thread count is not chosen by load: a generator's weights depend on it (sums split differently
 across threads), and a seed must give the same model on a busy machine as on an idle one. It stays
@@ -18,7 +25,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import MutableMapping
+from pathlib import Path
 
 from hwdiff.errors import HwdiffError
 
@@ -28,6 +37,9 @@ WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 # Commands that time networks keep OpenMP's own waiting, so their figures stay comparable with
 # deployments and with profiles measured before; their --threads are theirs to set.
 TIMING_COMMANDS = frozenset({"profile", "bench-model"})
+LOADAVG = Path("/proc/loadavg")
+LOOKS = 3  # reads of the running-task count, LOOK_GAP_S apart: a neighbour that runs shows in all of them
+LOOK_GAP_S = 0.005
 
 
 def requested_threads(environ: MutableMapping[str, str]) -> int | None:
@@ -40,12 +52,42 @@ def requested_threads(environ: MutableMapping[str, str]) -> int | None:
     return int(text)
 
 
-def configure_threads(command: str | None = None, environ: MutableMapping[str, str] | None = None) -> None:
-    """Fix the thread count (``HWDIFF_THREADS``) and passive waiting for ``command``, before torch loads.
+def running_besides_this() -> int | None:
+    """Tasks running on the machine now, this one not counted (``None`` where ``/proc/loadavg`` is not there)."""
+    counts = []
+    for look in range(LOOKS):
+        if look:
+            time.sleep(LOOK_GAP_S)
+        try:
+            running = LOADAVG.read_text().split()[3].split("/")[0]
+            counts.append(int(running) - 1)
+        except (OSError, IndexError, ValueError):
+            return None
+    return max(0, min(counts))
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def machine_is_free(threads: int | None) -> bool:
+    """Whether the tasks running now leave a core for each of ``threads`` (default: one per usable CPU)."""
+    others = running_besides_this()
+    cpus = usable_cpus()
+    return others is not None and others + (threads or cpus) <= cpus
+
+
+def configure_threads(command: str | None = None, environ: MutableMapping[str, str] | None = None,
+                      free: bool | None = None) -> None:
+    """Fix the thread count (``HWDIFF_THREADS``) and how threads wait for ``command``, before torch loads.
 
     Variables the user set win: any of ``WAIT_VARIABLES`` keeps its waiting, ``OMP_NUM_THREADS``
     its count unless ``HWDIFF_THREADS`` is set too. When torch is loaded already (hwdiff called
-    in-process), the count still applies; waiting cannot change any more.
+    in-process), the count still applies; waiting cannot change any more. ``free``: whether the
+    machine has a core for each thread (default: :func:`machine_is_free`, looked at only when it decides).
     """
     environ = os.environ if environ is None else environ
     threads = requested_threads(environ)
@@ -53,5 +95,9 @@ def configure_threads(command: str | None = None, environ: MutableMapping[str, s
         environ["OMP_NUM_THREADS"] = str(threads)
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(threads)
-    if command not in TIMING_COMMANDS and not any(name in environ for name in WAIT_VARIABLES):
+    if command in TIMING_COMMANDS or any(name in environ for name in WAIT_VARIABLES):
+        return
+    if threads is None and environ.get("OMP_NUM_THREADS", "").strip().isdigit():
+        threads = int(environ["OMP_NUM_THREADS"])
+    if not (machine_is_free(threads) if free is None else free):
         environ["OMP_WAIT_POLICY"] = "PASSIVE"
