@@ -1,12 +1,13 @@
 """Benchmark: searching on a few-shot profile of a device the transfer model never saw.
 
     HWDIFF_HOME=/tmp/fs-home python -m tools.bench_fewshot_search [--dataset cifar10 ...] [--device pixel3 ...]
-        [--networks 20] [--quantile 25 ...] [--generator device | --generator shared --models DIR] [--json FILE]
+        [--networks 20] [--draw-seed 0] [--quantile 25 ...] [--generator device | --generator shared --models DIR]
+        [--json FILE]
 
 For each (dataset, device) of the bench-search grid (nb201; devices pixel3, fpga, titan_rtx_1,
 gold_6226): the nb201 transfer model is refitted without the device, adapted to N of its networks
-drawn at random (seed 0) from its shipped table, and a generator is trained on that few-shot profile
-(the per-device generator, as ``hwdiff search`` trains it). Then, for budgets at the 25/50/75 %
+drawn at random from its shipped table (``--draw-seed``, default 0), and a generator is trained on
+that few-shot profile (the per-device generator, as ``hwdiff search`` trains it). Then, for budgets at the 25/50/75 %
 quantiles of the device's *true* latencies, one search of 1,000 samples (seed 0) aimed below the budget
 as ``hwdiff search --confidence`` aims (``--confidence``, default 0.9; 0.5: at the budget), scored with the
 true table: feasible = share of the unique valid samples truly within the budget; regret = best
@@ -44,14 +45,15 @@ from tools.fit_latency_transfer import shipped_sources
 QUANTILES = (25, 50, 75)
 
 
-def few_shot_profile(device: str, dataset: str, networks: int, sources: dict) -> FewShotProfile:
-    """The device's few-shot profile from ``networks`` random cells, fitted without the device."""
+def few_shot_profile(device: str, dataset: str, networks: int, sources: dict, draw_seed: int = 0) -> FewShotProfile:
+    """The device's few-shot profile from ``networks`` random cells (drawn with ``draw_seed``), fitted without
+    the device."""
     archs, latency = sources[device]
-    pick = np.random.default_rng(0).choice(len(archs), size=networks, replace=False)
+    pick = np.random.default_rng(draw_seed).choice(len(archs), size=networks, replace=False)
     model = fit_transfer_model("nb201", {d: s for d, s in sources.items() if d != device})
     return FewShotProfile.fit(device=device, space="nb201", dataset=dataset, archs=[archs[i] for i in pick],
                               latency_ms=latency[pick], model=model, provenance={
-                                  "source": f"{networks} cells of the shipped {device} table (seed 0), "
+                                  "source": f"{networks} cells of the shipped {device} table (seed {draw_seed}), "
                                             "transfer model refitted without the device"})
 
 
@@ -67,7 +69,7 @@ def generator_for(ctx: SearchContext, profile: FewShotProfile, generator: str, m
 
 
 def run(datasets, devices, networks: int, out: Path | None, quantiles=QUANTILES, generator: str = "device",
-        models: Path | None = None, confidence: float | None = DEFAULT_CONFIDENCE) -> list[dict]:
+        models: Path | None = None, confidence: float | None = DEFAULT_CONFIDENCE, draw_seed: int = 0) -> list[dict]:
     sources = shipped_sources("nb201")
     space = get_space("nb201")
     rows: list[dict] = []
@@ -75,7 +77,7 @@ def run(datasets, devices, networks: int, out: Path | None, quantiles=QUANTILES,
         oracle = space.accuracy_oracle(dataset)
         for device in devices:
             truth = find_profile(device, "nb201")
-            profile = few_shot_profile(device, dataset, networks, sources)
+            profile = few_shot_profile(device, dataset, networks, sources, draw_seed)
             ctx = SearchContext(space, dataset, oracle, profile, device)
             model = generator_for(ctx, profile, generator, models)
             true_ms = truth.predict(model.training.archs)
@@ -89,7 +91,7 @@ def run(datasets, devices, networks: int, out: Path | None, quantiles=QUANTILES,
                 feasible = float(np.mean(truth.predict(scored) <= budget)) if scored else 0.0
                 top = result.candidates[0] if result.candidates else None
                 over = bool(top is not None and truth.predict([top.arch])[0] > budget)
-                row = {"dataset": dataset, "device": device, "quantile": q, "budget_ms": budget,
+                row = {"dataset": dataset, "device": device, "draw_seed": draw_seed, "quantile": q, "budget_ms": budget,
                        "bound_ms": aimed.latency_ms, "confidence": None if margin is None else margin.confidence,
                        "feasible": feasible, "best_feasible": 100 * best,
                        "returned": None if top is None else 100 * top.accuracy,
@@ -117,12 +119,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", type=Path, help="With --generator shared: DIR/DEVICE/nb201-DATASET per device.")
     parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE,
                         help="As `hwdiff search --confidence` (0.5: search at the budget itself).")
+    parser.add_argument("--draw-seed", type=int, default=0, help="Seed of the few-shot profile's random cells.")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.generator == "shared" and args.models is None:
         parser.error("--generator shared needs --models DIR")
     run(args.dataset or DATASETS, args.device or DEVICES, args.networks, args.json, tuple(args.quantile or QUANTILES),
-        args.generator, args.models, args.confidence)
+        args.generator, args.models, args.confidence, args.draw_seed)
 
 
 if __name__ == "__main__":
