@@ -14,16 +14,26 @@ learns those shapes from the shipped devices and, for a new device, how much of 
    predictions ``G = phi(R) B - g_bar`` have the SVD ``U S V^T``. The basis is
    ``z(a) = (phi(a) B - g_bar) V S^-1 sqrt|R|`` (unit variance per component over ``R``) and device
    ``d``'s head is ``h_d = V_d S / sqrt|R|``, so ``log t_d(a) = g_bar_d + z(a) . h_d``.
-4. **Prior.** A device's head is drawn from ``N(m, C)``, the mean and covariance of the source heads
-   (plus ``PRIOR_RIDGE`` times their mean variance on the diagonal, so that a new device may use a
-   direction the sources barely use; relative, so the prior does not depend on the basis' scale).
+4. **Prior.** A new device is most often *like* some device measured before (a phone like the other
+   phones, a GPU at batch 32 like the others at 32), and otherwise somewhere in their span. The prior
+   on its head is a mixture: for every source device ``d`` and every scale ``tau`` in
+   ``PRIOR_SCALES``, ``N(h_d, tau C)``, and once the broad ``N(m, C)``; ``m`` and ``C`` are the mean
+   and covariance of the source heads (plus ``PRIOR_RIDGE`` times their mean variance on the
+   diagonal, so that a new device may use a direction the sources barely use).
 5. **Adaptation.** For a new device with measured ``y_i = log t(a_i)``:
-   ``y = c + z(a) . w + e``, ``e ~ N(0, s2)``, flat prior on the offset ``c``, ``w ~ N(m, C)``. The
-   noise ``s2`` maximises the marginal likelihood of the ``y_i`` over ``NOISE_GRID`` (empirical
-   Bayes: a noisy device trusts the prior more); ``w`` is the posterior mean
-   ``(Zc^T Zc / s2 + C^-1)^-1 (Zc^T yc / s2 + C^-1 m)`` on the centred data; ``c`` follows. The spread
-   the fit expects of a network it did not see is ``s2 (1 + 1/N) + zc^T A^-1 zc`` (``A`` the posterior
-   precision), averaged over the measured networks: what a search's confidence margin uses.
+   ``y = c + z(a) . w + e``, flat prior on the offset ``c`` (the data are centred), each mixture
+   component's noise variance ``s2`` chosen from ``NOISE_GRID`` by its marginal likelihood (a noisy
+   device trusts the prior more). Each component's posterior is Gaussian:
+   ``A = C_k^-1 + Zc^T W Zc / s2``, ``w_k = m_k + A^-1 Zc^T W (yc - Zc m_k) / s2``, with the
+   likelihood computed in the K-dimensional form (``|Zc C_k Zc^T + s2 W^-1| = s2^N |C_k| |A| / |W|``),
+   so a fit costs the same for 5 networks as for 5,000. The head ``w`` is the components'
+   posterior mean weighted by their marginal likelihoods (Bayesian model averaging over "which device
+   is it like, and how closely"). The noise is Student-t (``STUDENT_NU`` degrees of freedom), by
+   iteratively reweighting each network by ``(nu + 1) / (nu + r^2 / s2)``: one network timed while
+   something else ran must not bend the head. The spread the fit expects of a network it did not see
+   is the t's variance ``s2 nu / (nu - 2)`` times ``(1 + 1/N)`` plus the mixture posterior's
+   variance along the network's basis vector, averaged over the measured networks: what a
+   search's confidence margin uses.
 
 ``(c, w)`` is the device's embedding: a point in the same space as the source devices' heads.
 The model ships per space as ``hwdiff/data/tables/latency_transfer_<space>.npz`` (plain arrays);
@@ -48,6 +58,9 @@ TABLES_DIR = Path(__file__).resolve().parents[1] / "data" / "tables"
 FORMAT = "hwdiff.latency-transfer/1"
 SOURCE_RIDGE = 1e-2  # ridge of each source device's feature regression (features are 0/1 or O(1))
 PRIOR_RIDGE = 1e-3  # of the heads' mean variance, added to their covariance's diagonal
+PRIOR_SCALES = (0.02, 0.05, 0.1, 0.2, 0.5)  # covariances around each source head, as shares of C
+STUDENT_NU = 4.0  # degrees of freedom of the measurement noise
+ROBUST_ROUNDS = 8  # most reweighting rounds of the Student-t fit
 NOISE_GRID = np.logspace(-3.5, -0.5, 13)  # log-latency noise variances the marginal likelihood picks from
 MIN_NETWORKS = 5
 
@@ -76,7 +89,7 @@ class DeviceFit:
 
     offset: float
     weights: np.ndarray  # [K]
-    noise: float  # the chosen log-latency noise variance
+    noise: float  # the log-latency noise variance the fit found
     log_sd: float = 0.0  # expected spread of log(measured / predicted) for a network the fit did not see
 
     def log_latency(self, basis: np.ndarray) -> np.ndarray:
@@ -102,10 +115,18 @@ class TransferModel:
 
     @functools.cached_property
     def prior(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and covariance of a device's head."""
+        """Mean and covariance of the source heads (ridged): the broad component of the prior."""
         heads = self.source_heads
         cov = np.atleast_2d(np.cov(heads.T)) if len(heads) > 1 else np.eye(self.components)
         return heads.mean(axis=0), cov + PRIOR_RIDGE * np.trace(cov) / self.components * np.eye(self.components)
+
+    @functools.cached_property
+    def prior_mixture(self) -> tuple[np.ndarray, np.ndarray]:
+        """The mixture prior's means ``[M, K]`` and covariance scales ``[M]`` (times ``prior``'s covariance)."""
+        mean, _ = self.prior
+        scales = np.concatenate([np.repeat(PRIOR_SCALES, len(self.source_heads)), [1.0]])
+        means = np.concatenate([np.tile(self.source_heads, (len(PRIOR_SCALES), 1)), mean[None]])
+        return means, scales
 
     @functools.cached_property
     def _features(self) -> LatencyFeatures:
@@ -120,7 +141,7 @@ class TransferModel:
         return feature_matrix(self._features, archs) @ self.projection - self.basis_offset
 
     def adapt(self, archs: Sequence[str], latency_ms: Sequence[float], minimum: int = MIN_NETWORKS) -> DeviceFit:
-        """The posterior-mean head of a device measured on ``archs`` (empirical-Bayes noise).
+        """The device's head under the mixture prior, with Student-t noise (see the module docstring).
 
         ``minimum``: fewest networks accepted (leave-one-out validation of a minimal profile fits on one less).
         """
@@ -128,26 +149,56 @@ class TransferModel:
         if len(y) < minimum or len(y) != len(archs):
             raise HwdiffError(f"a few-shot latency fit needs at least {minimum} measured networks, got {len(y)}")
         z = self.basis(archs)
-        z_mean, y_mean = z.mean(axis=0), float(y.mean())
+        reliance = np.ones(len(y))
+        for _ in range(ROBUST_ROUNDS):
+            fit = self._posterior(z, y, reliance)
+            residual = y - fit.log_latency(z)
+            scale2 = fit.noise * (STUDENT_NU - 2) / STUDENT_NU  # the t's squared scale, from its variance
+            updated = (STUDENT_NU + 1) / (STUDENT_NU + residual ** 2 / scale2)
+            if np.max(np.abs(updated - reliance)) < 1e-3:
+                break
+            reliance = updated
+        return fit
+
+    def _posterior(self, z: np.ndarray, y: np.ndarray, reliance: np.ndarray) -> DeviceFit:
+        """One weighted round of ``adapt``: every mixture component's posterior, averaged by marginal
+        likelihood. ``reliance``: each network's weight (its noise's squared scale is ``s2 / reliance``)."""
+        n, k = z.shape
+        share = reliance / reliance.sum()
+        z_mean, y_mean = share @ z, float(share @ y)
         zc, yc = z - z_mean, y - y_mean
-        mean, cov = self.prior
-        prior_precision = np.linalg.inv(cov)
-        residual = yc - zc @ mean
-        shared = zc @ cov @ zc.T
-        best_ll, noise = -np.inf, float(NOISE_GRID[0])
+        _, cov = self.prior
+        precision = np.linalg.inv(cov)
+        _, cov_logdet = np.linalg.slogdet(cov)
+        means, scales = self.prior_mixture  # [M, K], [M]
+        gram = zc.T @ (reliance[:, None] * zc)  # Z^T W Z
+        residual = yc[None, :] - means @ zc.T  # [M, N]: yc - Zc m_k
+        weighted_ss = (residual ** 2) @ reliance  # [M]
+        projected = (residual * reliance) @ zc  # [M, K]: Z^T W r_k
+        best = np.full(len(scales), -np.inf)
+        heads, noise, inverse = np.zeros_like(means), np.zeros(len(scales)), np.zeros((len(scales), k, k))
         for s2 in NOISE_GRID:
-            k = shared + s2 * np.eye(len(y))
-            _, logdet = np.linalg.slogdet(k)
-            ll = -0.5 * (residual @ np.linalg.solve(k, residual) + logdet)
-            if ll > best_ll:
-                best_ll, noise = ll, float(s2)
-        a = zc.T @ zc / noise + prior_precision
-        weights = np.linalg.solve(a, zc.T @ yc / noise + prior_precision @ mean)
+            a = precision[None] / scales[:, None, None] + gram[None] / s2  # [M, K, K]
+            b = projected / s2
+            solved = np.linalg.solve(a, b[..., None])[..., 0]
+            _, a_logdet = np.linalg.slogdet(a)
+            ll = -0.5 * (weighted_ss / s2 - np.einsum("mk,mk->m", b, solved) + a_logdet
+                         + k * np.log(scales) + cov_logdet + n * np.log(s2))
+            better = ll > best
+            best[better], noise[better] = ll[better], s2
+            heads[better] = means[better] + solved[better]
+            inverse[better] = np.linalg.inv(a[better])
+        p = np.exp(best - best.max())
+        p /= p.sum()
+        weights = p @ heads
+        spread_heads = heads - weights
+        posterior_cov = np.einsum("m,mij->ij", p, inverse) + spread_heads.T @ (p[:, None] * spread_heads)
+        variance = float(p @ noise) * STUDENT_NU / (STUDENT_NU - 2)  # of the t noise with squared scale s2
         # Predictive variance of a new network: the noise, the offset's (noise / N) and the head's posterior
         # variance along the network's basis vector, averaged over the measured (spread-out) networks.
-        spread = noise * (1 + 1 / len(y)) + float(np.mean(np.einsum("ij,ij->i", zc @ np.linalg.inv(a), zc)))
-        return DeviceFit(offset=y_mean - float(z_mean @ weights), weights=weights, noise=noise,
-                         log_sd=float(np.sqrt(spread)))
+        along = float(np.mean(np.einsum("ij,jk,ik->i", zc, posterior_cov, zc)))
+        return DeviceFit(offset=y_mean - float(z_mean @ weights), weights=weights, noise=variance,
+                         log_sd=float(np.sqrt(variance * (1 + 1 / n) + along)))
 
     def project(self, archs: Sequence[str], latency_ms: Sequence[float], basis: np.ndarray | None = None
                 ) -> DeviceFit:
