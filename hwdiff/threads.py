@@ -6,12 +6,13 @@ process that spinning takes the core from the thread it waits for, so a command 
 while burning CPU (measured with ``python -m tools.bench_threads``; figures in docs/performance.md).
 Threads that sleep at once (``OMP_WAIT_POLICY=PASSIVE``) give the core back instead, at a price when
 the machine is idle: each of the thousands of small operations of a training step or a sampling step
-then wakes its threads again (16 % slower training, 5-16 % slower sampling alone). So a command looks
-at the machine when it starts: when the tasks running besides it leave a core for each of its threads,
-it keeps libgomp's own waiting; otherwise, or where that cannot be seen, it waits passively. The look
-is an instant one (the running-task count of ``/proc/loadavg``, least of a few reads), not the load
-average, whose minute-long memory would count hwdiff's own last command as a neighbour. A neighbour
-that starts after the command does is not seen (``OMP_WAIT_POLICY=PASSIVE`` forces passive waiting).
+then wakes its threads again (on the 2-core VM, alone: 67 % slower training, a third fewer samples a
+second; docs/performance.md). So a command looks at the machine when it starts: when the tasks
+running besides it leave a core for each of its threads, it keeps libgomp's own waiting; otherwise,
+or where that cannot be seen, it waits passively. The look is an instant one (the running-task count
+of ``/proc/loadavg``, least of a few reads), not the load average, whose minute-long memory would
+count hwdiff's own last command as a neighbour. A neighbour that starts after the command does is
+not seen (``OMP_WAIT_POLICY=PASSIVE`` forces passive waiting).
 
 The thread count is not chosen by load: a generator's weights depend on it (sums split differently
 across threads), and a seed must give the same model on a busy machine as on an idle one. It stays

@@ -121,12 +121,13 @@ class TransferModel:
         return heads.mean(axis=0), cov + PRIOR_RIDGE * np.trace(cov) / self.components * np.eye(self.components)
 
     @functools.cached_property
-    def prior_mixture(self) -> tuple[np.ndarray, np.ndarray]:
-        """The mixture prior's means ``[M, K]`` and covariance scales ``[M]`` (times ``prior``'s covariance)."""
-        mean, _ = self.prior
+    def prior_mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """The mixture prior: means ``[M, K]``, covariance scales ``[M]`` (times ``prior``'s covariance ``C``),
+        ``C^-1`` and ``log |C|``, computed once per model rather than per reweighting round."""
+        mean, cov = self.prior
         scales = np.concatenate([np.repeat(PRIOR_SCALES, len(self.source_heads)), [1.0]])
         means = np.concatenate([np.tile(self.source_heads, (len(PRIOR_SCALES), 1)), mean[None]])
-        return means, scales
+        return means, scales, np.linalg.inv(cov), float(np.linalg.slogdet(cov)[1])
 
     @functools.cached_property
     def _features(self) -> LatencyFeatures:
@@ -167,18 +168,19 @@ class TransferModel:
         share = reliance / reliance.sum()
         z_mean, y_mean = share @ z, float(share @ y)
         zc, yc = z - z_mean, y - y_mean
-        _, cov = self.prior
-        precision = np.linalg.inv(cov)
-        _, cov_logdet = np.linalg.slogdet(cov)
-        means, scales = self.prior_mixture  # [M, K], [M]
+        means, scales, precision, cov_logdet = self.prior_mixture  # [M, K], [M], [K, K], scalar
         gram = zc.T @ (reliance[:, None] * zc)  # Z^T W Z
         residual = yc[None, :] - means @ zc.T  # [M, N]: yc - Zc m_k
         weighted_ss = (residual ** 2) @ reliance  # [M]
         projected = (residual * reliance) @ zc  # [M, K]: Z^T W r_k
         best = np.full(len(scales), -np.inf)
-        heads, noise, inverse = np.zeros_like(means), np.zeros(len(scales)), np.zeros((len(scales), k, k))
+        heads, noise = np.zeros_like(means), np.zeros(len(scales))
+
+        def precision_of(s2: np.ndarray | float) -> np.ndarray:  # each component's posterior precision A
+            return precision[None] / scales[:, None, None] + gram[None] / np.reshape(s2, (-1, 1, 1))
+
         for s2 in NOISE_GRID:
-            a = precision[None] / scales[:, None, None] + gram[None] / s2  # [M, K, K]
+            a = precision_of(s2)  # [M, K, K]
             b = projected / s2
             solved = np.linalg.solve(a, b[..., None])[..., 0]
             _, a_logdet = np.linalg.slogdet(a)
@@ -187,11 +189,11 @@ class TransferModel:
             better = ll > best
             best[better], noise[better] = ll[better], s2
             heads[better] = means[better] + solved[better]
-            inverse[better] = np.linalg.inv(a[better])
         p = np.exp(best - best.max())
         p /= p.sum()
         weights = p @ heads
         spread_heads = heads - weights
+        inverse = np.linalg.inv(precision_of(noise))  # at each component's chosen noise
         posterior_cov = np.einsum("m,mij->ij", p, inverse) + spread_heads.T @ (p[:, None] * spread_heads)
         variance = float(p @ noise) * STUDENT_NU / (STUDENT_NU - 2)  # of the t noise with squared scale s2
         # Predictive variance of a new network: the noise, the offset's (noise / N) and the head's posterior
